@@ -1,0 +1,1 @@
+"""mixmerge: mix or merge? multi-domain RLVR as one reproducible grid."""
