@@ -103,14 +103,15 @@ def network_isolation_mode() -> str:
 
 def _hidden_paths() -> list[str]:
     project_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    paths = [os.path.expanduser("~"), os.getcwd(), project_root]
+    paths = [os.path.expanduser("~"), os.getcwd()]
+    if os.path.exists(os.path.join(project_root, "pyproject.toml")):
+        paths.append(project_root)
     paths += [p for p in os.environ.get("MIXMERGE_SANDBOX_HIDE", "").split(os.pathsep) if p]
     out: list[str] = []
     for p in sorted({os.path.realpath(p) for p in paths}, key=len):
-        if p in ("/", "/tmp") or not os.path.isdir(p) or _PYTHON.startswith(p + "/") and p != os.path.realpath(
-                os.path.expanduser("~")):
-            continue  # never cover the interpreter's own tree (the home directory is handled by a bind mount)
-        if not any(p.startswith(q + "/") for q in out):
+        inside_python = p == _PREFIX or p.startswith(_PREFIX + "/")
+        if p not in ("/", "/tmp") and not inside_python and os.path.isdir(p) and not any(
+                p.startswith(q + "/") for q in out):
             out.append(p)
     return out
 
@@ -328,3 +329,108 @@ def run_python(code: str, stdin: str = "", limits: Limits = Limits(), *, _argv: 
         status = "error"
     return RunResult(status, returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
                      time.monotonic() - t0)
+
+
+# ---------------------------------------------------------------- unit tests
+# Function-call tests run in one process through this harness. Expected values never enter the sandbox:
+# the harness reports each return value (after the line marker below) and the parent compares, so a program
+# that patches builtins, the harness or json can at most misreport values it would need to know to pass.
+_HARNESS = r"""
+import json, sys
+_marker = sys.argv[1]
+_spec = json.loads(sys.stdin.read())
+sys.stdin.close()
+_ns = {"__name__": "solution", "__builtins__": __builtins__}
+exec(compile(_spec["code"], "solution.py", "exec"), _ns)
+_values = []
+for _name, _args in _spec["calls"]:
+    _owner, _, _attr = _name.rpartition(".")
+    _fn = getattr(_ns[_owner](), _attr) if _owner else _ns[_attr]
+    _values.append(json.dumps(_fn(*_args)))
+sys.stdout.flush()
+sys.stdout.write("\n" + _marker + json.dumps(_values) + "\n")
+sys.stdout.flush()
+"""
+
+
+def _select(tests: list[dict], max_tests: int, seed: int) -> list[dict]:
+    if len(tests) <= max_tests:
+        return list(tests)
+    picked = random.Random(seed).sample(range(len(tests)), max_tests)
+    return [tests[i] for i in sorted(picked)]
+
+
+def _same(value, expected) -> bool:
+    """JSON-level equality; bools are not numbers, floats match to 1e-9 relative."""
+    if isinstance(expected, bool) or isinstance(value, bool):
+        return type(value) is type(expected) and value == expected
+    if isinstance(expected, (int, float)) and isinstance(value, (int, float)):
+        if isinstance(expected, int) and isinstance(value, int):
+            return value == expected
+        return abs(value - expected) <= 1e-9 * max(1.0, abs(expected))
+    if isinstance(expected, list) and isinstance(value, list):
+        return len(value) == len(expected) and all(_same(v, e) for v, e in zip(value, expected))
+    if isinstance(expected, dict) and isinstance(value, dict):
+        return value.keys() == expected.keys() and all(_same(value[k], expected[k]) for k in expected)
+    return type(value) is type(expected) and value == expected
+
+
+def _runner(backend: str, fusion_url: str | None, limits: Limits):
+    if backend == "local":
+        return lambda code, stdin, argv=(): run_python(code, stdin, limits, _argv=argv)
+    if backend == "fusion":
+        from mixmerge.sandbox_fusion import run_code
+        if not fusion_url:
+            raise ValueError("backend='fusion' needs fusion_url")
+        return lambda code, stdin, argv=(): run_code(code, stdin, fusion_url, limits, argv=argv)
+    raise ValueError(f"unknown sandbox backend {backend!r}")
+
+
+def _stdio_passes(run, code: str, test: dict) -> bool:
+    result = run(code, test["stdin"])
+    # The study appends stderr to stdout before comparing, so any stderr output fails the test.
+    return result.status == "ok" and not result.stderr.strip() and result.stdout.strip() == test["stdout"].strip()
+
+
+def _calls_pass(run, code: str, tests: list[dict]) -> bool:
+    marker = "@@mixmerge-result-" + secrets.token_hex(16) + "@@"
+    spec = json.dumps({"code": code, "calls": [[t["call"], list(t.get("args", []))] for t in tests]})
+    result = run(_HARNESS, spec, (marker,))
+    if result.status != "ok":
+        return False
+    lines = [ln for ln in result.stdout.splitlines() if ln.startswith(marker)]
+    if not lines:
+        return False
+    try:
+        values = [json.loads(v) for v in json.loads(lines[-1][len(marker):])]
+    except (ValueError, TypeError):
+        return False
+    if not isinstance(values, list) or len(values) != len(tests):
+        return False
+    return all(_same(v, json.loads(json.dumps(t["expected"]))) for v, t in zip(values, tests))
+
+
+def run_tests(code: str, tests: list[dict], limits: Limits = Limits(), max_tests: int = 20, seed: int = 0,
+              backend: str = "local", fusion_url: str | None = None) -> float:
+    """1.0 iff every selected test passes (up to ``max_tests``, sampled with ``seed``), else 0.0.
+
+    Tests are ``{"stdin", "stdout"}`` (one process each, pass iff stripped stdout matches and nothing went to
+    stderr) or ``{"call", "args", "expected"}`` (all in one harness process; ``call`` may be ``"f"`` or
+    ``"Class.method"``, the class is instantiated without arguments). Malformed tests raise ``ValueError``
+    (a data problem); nothing the program does raises.
+    """
+    if not tests:
+        raise ValueError("run_tests needs at least one test")
+    for t in tests:
+        if not ({"stdin", "stdout"} <= t.keys() or {"call", "expected"} <= t.keys()):
+            raise ValueError(f"malformed test case (keys {sorted(t)})")
+    run = _runner(backend, fusion_url, limits)
+    chosen = _select(tests, max_tests, seed)
+    calls = [t for t in chosen if "call" in t]
+    stdio = [t for t in chosen if "call" not in t]
+    if calls and not _calls_pass(run, code, calls):
+        return 0.0
+    for test in stdio:
+        if not _stdio_passes(run, code, test):
+            return 0.0
+    return 1.0
