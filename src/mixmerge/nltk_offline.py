@@ -1,0 +1,101 @@
+"""IFEval strict checking fully offline.
+
+lm-eval's IFEval utilities call ``nltk.download("punkt_tab")`` at import when the data is missing (which fails
+offline and leaves sentence counting broken). No package ships ``punkt_tab``, so the project writes the four
+files of an untrained Punkt model itself, with an abbreviation list, and puts the directory on NLTK's path
+before lm-eval's IFEval module is imported; with the data present that import downloads nothing.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger(__name__)
+MAX_RESPONSE_CHARS = 200_000  # longer responses fail without being checked
+
+# Lower-case, without the final period, as Punkt stores them.
+_ABBREVIATIONS = """
+mr mrs ms dr prof sr jr st mt ft vs etc e.g i.e a.m p.m approx dept est fig inc ltd co corp jan feb mar apr
+jun jul aug sep sept oct nov dec mon tue wed thu fri sat sun no vol vols pp ed eds gen gov lt col capt sgt
+rev hon u.s u.k u.n ph.d m.d b.a m.a b.sc m.sc al cf ca viz
+""".split()
+_PUNKT_FILES = {
+    "abbrev_types.txt": "\n".join(_ABBREVIATIONS) + "\n",
+    "collocations.tab": "",
+    "sent_starters.txt": "",
+    "ortho_context.tab": "",
+}
+
+
+def default_data_dir() -> str:
+    return os.environ.get("MIXMERGE_NLTK_DATA") or os.path.join(
+        os.path.expanduser("~"), ".cache", "mixmerge", "nltk_data")
+
+
+def ensure_punkt(data_dir: str | None = None) -> str:
+    """Create the Punkt files (if missing) and put ``data_dir`` first on NLTK's search path; returns it."""
+    data_dir = os.path.abspath(data_dir or default_data_dir())
+    english = os.path.join(data_dir, "tokenizers", "punkt_tab", "english")
+    os.makedirs(english, exist_ok=True)
+    for name, content in _PUNKT_FILES.items():
+        path = os.path.join(english, name)
+        if not os.path.exists(path):
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(content)
+            os.replace(tmp, path)  # atomic, so concurrent workers never read a half-written file
+    paths = [p for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p and p != data_dir]
+    os.environ["NLTK_DATA"] = os.pathsep.join([data_dir, *paths])
+    import nltk
+    if data_dir not in nltk.data.path:
+        nltk.data.path.insert(0, data_dir)
+    return data_dir
+
+
+_registry = None
+
+
+def instruction_registry() -> dict:
+    """lm-eval's ``INSTRUCTION_DICT`` (id -> checker class), imported with the offline data in place."""
+    global _registry
+    if _registry is None:
+        ensure_punkt()
+        import nltk
+        nltk.data.find("tokenizers/punkt_tab/english/")  # raises LookupError rather than downloading
+        from lm_eval.tasks.ifeval.instructions_registry import INSTRUCTION_DICT
+        import langdetect
+        langdetect.DetectorFactory.seed = 0  # its language guesses are random otherwise
+        _registry = INSTRUCTION_DICT
+    return _registry
+
+
+def _checker(instruction_id: str, kwargs: dict | None, prompt: str):
+    """A configured checker; errors here come from the data (ids, kwargs), never from model output."""
+    registry = instruction_registry()
+    if instruction_id not in registry:
+        raise KeyError(f"unknown IFEval instruction id {instruction_id!r}")
+    checker = registry[instruction_id](instruction_id)
+    checker.build_description(**{k: v for k, v in (kwargs or {}).items() if v is not None})
+    args = checker.get_instruction_args()
+    if args and "prompt" in args:
+        checker.build_description(prompt=prompt)
+    return checker
+
+
+def ifeval_all_followed(response: str, instruction_ids: list[str], kwargs: list[dict], prompt: str = "") -> bool:
+    """Prompt-level strict IFEval: True iff every instruction is followed (an empty response fails).
+
+    Never raises on model output; unknown ids or kwargs that do not fit (data problems) raise."""
+    if len(kwargs) != len(instruction_ids):
+        raise TypeError("instruction_ids and kwargs differ in length")
+    checkers = [_checker(i, kw, prompt) for i, kw in zip(instruction_ids, kwargs)]
+    if not isinstance(response, str) or not response.strip() or len(response) > MAX_RESPONSE_CHARS:
+        return False
+    for instruction_id, checker in zip(instruction_ids, checkers):
+        try:
+            if not checker.check_following(response):
+                return False
+        except Exception as exc:  # a checker choking on odd output means the instruction was not followed
+            log.debug("IFEval checker %s raised on the response: %r", instruction_id, exc)
+            return False
+    return True
