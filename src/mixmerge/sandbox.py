@@ -42,9 +42,11 @@ CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
 _PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
 _PREFIX = os.path.realpath(sys.base_prefix)
+_KILL = shutil.which("kill", path="/usr/bin:/bin")
 _PY_FLAGS = ("-I", "-S", "-B")  # isolated (no env vars, no user site), no site-packages, no .pyc writes
 _UID_BASE, _UID_SPAN = 2_000_000, 1 << 24
 _PRIVATE_DIRS = ("/var/tmp", "/dev/shm", "/run/lock")
+PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -127,7 +129,8 @@ def _mount(src: str, target: str, fstype: str | None, flags: int, data: str | No
 
 def _set_rlimits(limits: Limits) -> None:
     cpu = max(1, int(limits.cpu_s + 0.999))
-    for res, value in ((resource.RLIMIT_CPU, cpu),
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU first, SIGKILL if it is ignored
+    for res, value in (
                        (resource.RLIMIT_AS, limits.memory_mb << 20),
                        (resource.RLIMIT_NPROC, limits.nproc),
                        (resource.RLIMIT_NOFILE, limits.nofile),
@@ -175,6 +178,7 @@ def _make_child_setup(mode: str, code: str, uid: int, limits: Limits, hide: list
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # dies with the caller (set after setuid, which clears it)
 
     return setup
 
@@ -216,8 +220,11 @@ def _procs_of_uid(uid: int) -> list[int]:
         if name.isdigit():
             try:
                 if os.stat(f"/proc/{name}").st_uid == uid:
-                    found.append(int(name))
-            except FileNotFoundError:
+                    with open(f"/proc/{name}/stat", "rb") as f:
+                        state = f.read().rpartition(b")")[2].split()[0]
+                    if state not in (b"Z", b"X"):  # zombies are already dead; their new parent reaps them
+                        found.append(int(name))
+            except (FileNotFoundError, ProcessLookupError, IndexError):
                 continue
     return found
 
@@ -228,9 +235,17 @@ def _kill_uid(uid: int) -> None:
         if not _procs_of_uid(uid):
             return
         # kill(-1) as that uid signals all its processes atomically (no new forks slip in between)
-        subprocess.run([_PYTHON, *_PY_FLAGS, "-c", "import os; os.kill(-1, 9)"], user=uid, group=uid,
-                       extra_groups=[], env={}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, close_fds=True)
+        if _KILL:
+            subprocess.run([_KILL, "-9", "-1"], user=uid, group=uid, extra_groups=[], env={},
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        else:
+            pid = os.fork()
+            if pid == 0:
+                os.setgid(uid)
+                os.setuid(uid)
+                os.kill(-1, signal.SIGKILL)
+                os._exit(0)
+            os.waitpid(pid, 0)
         time.sleep(0.01)
     log.error("sandbox uid %d still has processes after 5 kill sweeps", uid)
 
