@@ -19,9 +19,12 @@ from multiprocessing.connection import wait
 
 log = logging.getLogger(__name__)
 _PRELOAD = ["mixmerge.mathcheck", "mixmerge.sandbox", "math_verify"]
+_IN_WORKER = False  # inside a worker the outer deadline already bounds every call: no nested pools
 
 
 def _worker_main(conn) -> None:
+    global _IN_WORKER
+    _IN_WORKER = True
     while True:
         try:
             fn, args = conn.recv()
@@ -137,5 +140,8 @@ def score_batch(fn, items: list[tuple], timeout_s: float, workers: int | None = 
 
 
 def call_with_timeout(fn, args: tuple, timeout_s: float, default=0.0):
-    """One call of ``fn(*args)`` in a warm worker, bounded by ``timeout_s``."""
+    """One call of ``fn(*args)`` in a warm worker, bounded by ``timeout_s``. Inside a worker, a direct call:
+    the worker's own deadline bounds it."""
+    if _IN_WORKER:
+        return fn(*args)
     return get_pool().map(fn, [args], timeout_s, default)[0]

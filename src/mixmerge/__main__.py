@@ -1,0 +1,3 @@
+from mixmerge.cli import main
+
+main()

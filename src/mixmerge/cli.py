@@ -1,0 +1,154 @@
+"""One entry point, one sub-command per stage: ``mixmerge <stage> ...`` (or ``python -m mixmerge``).
+Snakemake rules call these; each runs without Snakemake too."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _json(text: str):
+    return json.loads(text)
+
+
+def _files(pairs: list[str]) -> dict[str, str]:
+    """``domain=path`` pairs -> {domain: path}."""
+    out = {}
+    for pair in pairs:
+        domain, _, path = pair.partition("=")
+        if not path:
+            raise SystemExit(f"expected DOMAIN=PATH, got {pair!r}")
+        out[domain] = path
+    return out
+
+
+def cmd_base(a) -> None:
+    from mixmerge.base_model import build_base
+    from mixmerge.data_prep import tokenizer_texts
+
+    spec = a.spec
+    texts = tokenizer_texts(a.domains, spec.get("tokenizer_texts_per_domain", 3000), a.seed)
+    print(json.dumps(build_base(texts, spec, a.seed, a.out)))
+
+
+def cmd_data(a) -> None:
+    from mixmerge.data_prep import prepare_tiny
+
+    print(json.dumps(prepare_tiny(a.domain, a.train_n, a.eval_n, a.seed, a.out)))
+
+
+def cmd_sft(a) -> None:
+    from mixmerge.sft import train_sft
+
+    train_sft(a.base, _files(a.train), a.settings, a.seed, a.threads, a.out, a.checkpoints)
+
+
+def cmd_grpo(a) -> None:
+    from mixmerge.grpo import train_grpo
+
+    train_grpo(a.node, a.model, _files(a.train), a.settings, a.reward, a.steps, a.seed, a.threads, a.out,
+               a.checkpoints)
+
+
+def cmd_merge(a) -> None:
+    from mixmerge.merging import run_merge_node
+
+    record = run_merge_node(a.method, a.params, a.base, a.experts, a.out, seed=a.seed, dtype=a.dtype)
+    print(json.dumps(record, default=str))
+
+
+def cmd_eval(a) -> None:
+    from mixmerge.evaluate import evaluate
+
+    summary = evaluate(a.model, a.node, a.benchmark, a.bench, a.data, a.eval_settings, a.reward, a.threads,
+                       a.out_jsonl, a.out_json)
+    print(json.dumps(summary))
+
+
+def cmd_report(a) -> None:
+    from mixmerge.report import build_report
+
+    build_report(a.config, a.eval_dir, a.bench_dir, a.out)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mixmerge", description=__doc__)
+    sub = p.add_subparsers(dest="stage", required=True)
+
+    s = sub.add_parser("base", help="build the tiny tokenizer + model")
+    s.add_argument("--spec", type=_json, required=True)
+    s.add_argument("--domains", nargs="+", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_base)
+
+    s = sub.add_parser("data", help="prepare one domain's train/eval rows")
+    s.add_argument("--domain", required=True)
+    s.add_argument("--train-n", type=int, required=True)
+    s.add_argument("--eval-n", type=int, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_data)
+
+    s = sub.add_parser("sft", help="SFT warm-up (TRL SFTTrainer)")
+    s.add_argument("--base", required=True)
+    s.add_argument("--train", nargs="+", required=True, metavar="DOMAIN=PATH")
+    s.add_argument("--settings", type=_json, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=2)
+    s.add_argument("--out", required=True)
+    s.add_argument("--checkpoints", required=True)
+    s.set_defaults(fn=cmd_sft)
+
+    s = sub.add_parser("grpo", help="GRPO on one domain or the mixed blend (TRL GRPOTrainer)")
+    s.add_argument("--node", required=True)
+    s.add_argument("--model", required=True)
+    s.add_argument("--train", nargs="+", required=True, metavar="DOMAIN=PATH")
+    s.add_argument("--settings", type=_json, required=True)
+    s.add_argument("--reward", type=_json, required=True)
+    s.add_argument("--steps", type=int, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=2)
+    s.add_argument("--out", required=True)
+    s.add_argument("--checkpoints", required=True)
+    s.set_defaults(fn=cmd_grpo)
+
+    s = sub.add_parser("merge", help="merge the experts onto the base (mergekit)")
+    s.add_argument("--method", required=True)
+    s.add_argument("--params", type=_json, default={})
+    s.add_argument("--base", required=True)
+    s.add_argument("--experts", nargs="+", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--dtype", default="float32")
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_merge)
+
+    s = sub.add_parser("eval", help="avg@k of one model on one benchmark")
+    s.add_argument("--model", required=True)
+    s.add_argument("--node", required=True)
+    s.add_argument("--benchmark", required=True)
+    s.add_argument("--bench", type=_json, required=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--eval-settings", type=_json, required=True)
+    s.add_argument("--reward", type=_json, required=True)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--out-jsonl", required=True)
+    s.add_argument("--out-json", required=True)
+    s.set_defaults(fn=cmd_eval)
+
+    s = sub.add_parser("report", help="tables from the eval summaries and benchmark files")
+    s.add_argument("--config", type=_json, required=True)
+    s.add_argument("--eval-dir", default="results/eval")
+    s.add_argument("--bench-dir", default="benchmarks")
+    s.add_argument("--out", default="results/report")
+    s.set_defaults(fn=cmd_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

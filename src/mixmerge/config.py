@@ -1,0 +1,55 @@
+"""Load and validate the configuration; every error names the offending key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _key_path(error) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "additionalProperties":
+        # jsonschema reports the parent; name the unexpected key itself.
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        if extra and isinstance(error.schema.get("additionalProperties"), bool):
+            parts.append(extra[0])
+    return ".".join(parts) or "<top level>"
+
+
+def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
+    """Check config against the JSON schema and the cross-key rules; raise ConfigError naming the key."""
+    import jsonschema
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"config key '{_key_path(e)}': {e.message}" for e in errors]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+    missing = [d for d in config["domains"] if d not in config["grpo"]["steps"]]
+    if missing:
+        raise ConfigError(f"config key 'grpo.steps.{missing[0]}': no step count for domain {missing[0]!r}")
+    for name, bench in config["benchmarks"].items():
+        if bench["domain"] not in config["domains"]:
+            raise ConfigError(f"config key 'benchmarks.{name}.domain': {bench['domain']!r} is not in 'domains'")
+    from mixmerge.merging import expand_merges
+
+    try:
+        expand_merges(config["merges"])
+    except ValueError as err:
+        raise ConfigError(f"config key 'merges': {err}") from err
+    return config
+
+
+def load(path: str | Path) -> dict:
+    return validate(yaml.safe_load(Path(path).read_text()))
+
+
+def reward_settings(config: dict) -> dict:
+    return dict(config.get("reward", {}))

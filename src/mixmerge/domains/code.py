@@ -1,0 +1,86 @@
+"""Code: small Python function tasks checked by running test cases in the sandbox."""
+from __future__ import annotations
+
+import random
+import re
+
+from mixmerge.domains import final_answer, think_wrap
+from mixmerge.domains.math import held_out
+
+NAME = "code"
+
+OPS = {
+    "plus": ("x + {c}", lambda x, c: x + c),
+    "minus": ("x - {c}", lambda x, c: x - c),
+    "times": ("x * {c}", lambda x, c: x * c),
+    "modulo": ("x % {c}", lambda x, c: x % c),
+}
+FUNCTION_NAMES = ("f", "g", "h", "solve", "calc", "op")
+TEST_INPUTS = (-3, 0, 1, 4, 10, 25)
+
+# The study's extraction: from the first ```python to the last ``` (greedy, DOTALL).
+_PYTHON_BLOCK = re.compile(r"```python\s*(.*)```", re.DOTALL)
+
+
+def make_row(name: str, op: str, c: int, split: str) -> dict:
+    body, fn = OPS[op]
+    expr = body.format(c=c)
+    code = f"def {name}(x):\n    return {expr}"
+    tests = [{"call": name, "args": [x], "expected": fn(x, c)} for x in TEST_INPUTS]
+    return {
+        "id": f"code-{split}-{name}-{op}{c}",
+        "domain": NAME,
+        "prompt": [{"role": "user", "content": f"Write a Python function {name}(x) that returns x {op} {c}. "
+                                               "Put the code in a ```python block."}],
+        "verifier": {"tests": tests},
+        "source": f"tiny-synthetic:code:{name}-{op}{c}",
+        "solution": think_wrap(f"return {expr}", f"```python\n{code}\n```"),
+        "plain_solution": think_wrap(f"return {expr}", code),
+    }
+
+
+def generate(n: int, seed: int, split: str) -> list[dict]:
+    keys = [
+        (name, op, c)
+        for name in FUNCTION_NAMES
+        for op in OPS
+        for c in range(2, 100)
+        if held_out(f"code-{name}-{op}{c}") == (split == "eval")
+    ]
+    rng = random.Random(f"{NAME}-{split}-{seed}")
+    rng.shuffle(keys)
+    if n > len(keys):
+        # Few distinct tasks exist; training repeats them, evaluation never needs more than the held-out set.
+        keys = [rng.choice(keys) for _ in range(n)] if split == "train" else keys
+    rows = [make_row(name, op, c, split) for name, op, c in keys[:n]]
+    for i, row in enumerate(rows):
+        row["id"] = f"{row['id']}-{i}"
+    return rows
+
+
+def extract_code(text: str, lenient: bool) -> str | None:
+    match = _PYTHON_BLOCK.search(text)
+    if match:
+        return match.group(1)
+    return text.strip() or None if lenient else None
+
+
+def score(completion: str, verifier: dict, *, lenient: bool = False, settings: dict | None = None) -> float:
+    from mixmerge import sandbox
+
+    settings = settings or {}
+    text = final_answer(completion, require_think=settings.get("require_think", True) and not lenient)
+    if text is None:
+        return 0.0
+    code = extract_code(text, lenient)
+    if code is None:
+        return 0.0
+    return sandbox.run_tests(
+        code,
+        verifier["tests"],
+        limits=sandbox.Limits(**settings.get("sandbox_limits", {})),
+        max_tests=int(settings.get("max_tests", 20)),
+        seed=int(settings.get("test_seed", 0)),
+        backend=settings.get("sandbox_backend", "local"),
+        fusion_url=settings.get("fusion_url"),
+    )

@@ -1,0 +1,86 @@
+"""Instruction following: prompts with verifiable constraints, checked by lm-eval's IFEval instruction
+checkers; the reward is 1 only if every constraint holds."""
+from __future__ import annotations
+
+import random
+
+from mixmerge.domains import final_answer, think_wrap
+from mixmerge.domains.math import held_out
+
+NAME = "instruct"
+
+SUBJECTS = ["cats", "dogs", "birds", "trees", "rivers", "books", "trains", "robots", "gardens", "stars",
+            "clouds", "horses", "boats", "cities", "songs", "apples", "bees", "forests", "lamps", "bridges",
+            "roads", "shoes", "clocks", "storms", "islands", "kites", "owls", "farms", "tigers", "maps",
+            "candles", "rockets", "whales", "gloves", "castles", "lakes", "drums", "bikes", "moths", "tents"]
+ADJECTIVES = ["calm", "soft", "bright", "old", "fast", "loud", "green", "small", "warm", "cold", "tall", "kind"]
+
+
+def topic_sentence(subject: str) -> str:
+    rng = random.Random(subject)
+    a, b, c = rng.sample(ADJECTIVES, 3)
+    return f"{subject.capitalize()} are {a}, {b} and {c}."
+
+
+KEYWORDS = ["sun", "water", "friend", "light", "stone", "night", "music", "home", "gold", "wind"]
+END_PHRASES = ["Is there anything else?", "That is all.", "Thank you."]
+
+
+def constraints() -> list[tuple[str, str, dict, callable]]:
+    """(key, instruction text, IFEval id + kwargs, how to satisfy it) for every constraint variant."""
+    out = [
+        ("lower", "Your entire response should be in English, and in all lowercase letters.",
+         ("change_case:english_lowercase", {}), lambda r: r.lower()),
+        ("ps", "At the end of your response, please explicitly add a postscript starting with P.S.",
+         ("detectable_content:postscript", {"postscript_marker": "P.S."}), lambda r: f"{r} P.S. I like it."),
+        ("nocomma", "Do not use any commas in your response.",
+         ("punctuation:no_comma", {}), lambda r: r.replace(",", "")),
+        ("quote", "Wrap your entire response with double quotation marks.",
+         ("startend:quotation", {}), lambda r: f'"{r}"'),
+        ("title", "Your answer must contain a title, wrapped in double angular brackets, such as <<poem of joy>>.",
+         ("detectable_format:title", {}), lambda r: f"<<{r.split()[0].lower()}>> {r}"),
+    ]
+    for phrase in END_PHRASES:
+        out.append((f"end-{phrase}", f"Finish your response with this exact phrase: {phrase}",
+                    ("startend:end_checker", {"end_phrase": phrase}), lambda r, p=phrase: f"{r} {p}"))
+    for word in KEYWORDS:
+        out.append((f"kw-{word}", f"Include the keyword '{word}' in the response.",
+                    ("keywords:existence", {"keywords": [word]}), lambda r, w=word: f"{r} I like the {w}."))
+    return out
+
+
+def generate(n: int, seed: int, split: str) -> list[dict]:
+    items = [
+        (topic, c)
+        for topic in SUBJECTS
+        for c in constraints()
+        if held_out(f"instruct-{topic}-{c[0]}") == (split == "eval")
+    ]
+    rng = random.Random(f"{NAME}-{split}-{seed}")
+    rng.shuffle(items)
+    if n > len(items):
+        items = [rng.choice(items) for _ in range(n)] if split == "train" else items
+    rows = []
+    for i, (topic, (key, text, (inst_id, kwargs), apply)) in enumerate(items[:n]):
+        base = topic_sentence(topic)
+        rows.append({
+            "id": f"instruct-{split}-{topic.replace(' ', '_')}-{key}-{i}",
+            "domain": NAME,
+            "prompt": [{"role": "user", "content": f"Write one sentence about {topic}. {text}"}],
+            "verifier": {"instruction_id_list": [inst_id], "kwargs": [kwargs]},
+            "source": f"tiny-synthetic:instruct:{topic}:{key}",
+            "solution": think_wrap(key.split("-")[0], apply(base)),
+            "plain_solution": think_wrap(key.split("-")[0], base),
+        })
+    return rows
+
+
+def score(completion: str, verifier: dict, *, lenient: bool = False, settings: dict | None = None) -> float:
+    from mixmerge import nltk_offline
+
+    settings = settings or {}
+    text = final_answer(completion, require_think=settings.get("require_think", True) and not lenient)
+    if text is None or not text.strip():
+        return 0.0
+    ok = nltk_offline.ifeval_all_followed(text.strip(), verifier["instruction_id_list"], verifier["kwargs"])
+    return float(ok)

@@ -1,0 +1,101 @@
+"""Science: multiple-choice questions (A-D) built from real facts shipped in packages: element data
+(``periodictable``) and unit conversions (``scipy.constants``). The chosen letter is extracted."""
+from __future__ import annotations
+
+import random
+
+from mixmerge.domains import final_answer, think_wrap
+from mixmerge.domains.math import held_out
+
+NAME = "science"
+LETTERS = "ABCD"
+INSTRUCTION = ("Answer the following multiple choice question. The last line of your response should be "
+               "of the form 'Answer: $LETTER' where LETTER is one of ABCD.")
+VARIANTS = 12  # distinct distractor/order draws per fact; the split is taken over (fact, variant)
+
+
+def element_facts(max_number: int = 36) -> list[dict]:
+    import periodictable
+
+    facts = []
+    elements = [el for el in periodictable.elements if 1 <= el.number <= max_number]
+    for el in elements:
+        name = el.name.capitalize()
+        facts.append({"key": f"symbol-{el.symbol}", "question": f"What is the chemical symbol of {name}?",
+                      "answer": el.symbol, "pool": [e.symbol for e in elements],
+                      "reasoning": f"{name} is {el.symbol}."})
+        facts.append({"key": f"number-{el.symbol}", "question": f"What is the atomic number of {name}?",
+                      "answer": str(el.number), "pool": [str(e.number) for e in elements],
+                      "reasoning": f"{name} has {el.number} protons."})
+    return facts
+
+
+def conversion_facts() -> list[dict]:
+    import scipy.constants as const
+
+    units = [  # (large unit, small unit, factor taken from scipy.constants)
+        ("kilometres", "metres", const.kilo), ("kilograms", "grams", const.kilo),
+        ("metres", "centimetres", 1 / const.centi), ("litres", "millilitres", 1 / const.milli),
+        ("hours", "minutes", const.hour / const.minute), ("minutes", "seconds", const.minute),
+        ("days", "hours", const.day / const.hour),
+    ]
+    facts = []
+    for big, small, factor in units:
+        for value in range(2, 10):
+            answer = int(round(value * factor))
+            pool = sorted({int(round(value * f)) for _, _, f in units} | {answer * 10, value * 10, value + 100})
+            facts.append({"key": f"convert-{big}-{value}", "question": f"How many {small} are in {value} {big}?",
+                          "answer": str(answer), "pool": [str(p) for p in pool],
+                          "reasoning": f"{value}*{int(round(factor))}={answer}"})
+    return facts
+
+
+def make_row(fact: dict, variant: int, split: str) -> dict:
+    rng = random.Random(f"{fact['key']}-{variant}")
+    distractors = rng.sample([p for p in fact["pool"] if p != fact["answer"]], 3)
+    options = distractors + [fact["answer"]]
+    rng.shuffle(options)
+    letter = LETTERS[options.index(fact["answer"])]
+    body = "\n".join(f"{L}) {opt}" for L, opt in zip(LETTERS, options))
+    return {
+        "id": f"science-{split}-{fact['key']}-{variant}",
+        "domain": NAME,
+        "prompt": [{"role": "user", "content": f"{INSTRUCTION}\n\n{fact['question']}\n\n{body}"}],
+        "verifier": {"correct_letter": letter, "valid_letters": LETTERS, "answer_text": fact["answer"]},
+        "source": f"tiny-synthetic:science:{fact['key']}:{variant}",
+        "solution": think_wrap(fact["reasoning"], f"Answer: {letter}"),
+        "plain_solution": think_wrap(fact["reasoning"], fact["answer"]),
+    }
+
+
+def generate(n: int, seed: int, split: str) -> list[dict]:
+    items = [
+        (fact, v)
+        for fact in element_facts() + conversion_facts()
+        for v in range(VARIANTS)
+        if held_out(f"science-{fact['key']}-{v}") == (split == "eval")
+    ]
+    rng = random.Random(f"{NAME}-{split}-{seed}")
+    rng.shuffle(items)
+    if n > len(items) and split == "train":
+        items = [rng.choice(items) for _ in range(n)]
+    rows = [make_row(fact, v, split) for fact, v in items[:n]]
+    for i, row in enumerate(rows):
+        row["id"] = f"{row['id']}-{i}"
+    return rows
+
+
+def score(completion: str, verifier: dict, *, lenient: bool = False, settings: dict | None = None) -> float:
+    from mixmerge import mcq
+
+    settings = settings or {}
+    text = final_answer(completion, require_think=settings.get("require_think", True) and not lenient)
+    if text is None:
+        return 0.0
+    valid = verifier.get("valid_letters") or "ABCDEFGH"
+    letter = mcq.extract_letter(text, valid, strict_single_letter=settings.get("strict_single_letter", True))
+    if letter is not None:
+        return float(letter == verifier["correct_letter"])
+    if lenient and verifier.get("answer_text"):
+        return float(text.strip() == str(verifier["answer_text"]).strip())
+    return 0.0

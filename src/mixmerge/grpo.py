@@ -1,0 +1,116 @@
+"""GRPO (TRL GRPOTrainer): one expert per domain, or one mixed run on the blend with one reward function per
+domain routed by the ``domain`` column (so TRL logs a reward curve per domain)."""
+from __future__ import annotations
+
+import json
+import random
+import time
+
+from mixmerge.rows import read_rows
+from mixmerge.scoring import score_many
+from mixmerge.training import last_checkpoint, save_final, set_threads
+
+
+def make_reward_fn(domain: str, settings: dict):
+    """A TRL reward function scoring only ``domain``'s rows (None elsewhere, which TRL ignores)."""
+
+    def reward(completions, domain, verifier, **kwargs):
+        domains = domain
+        texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
+        mine = [i for i, d in enumerate(domains) if d == domain]
+        scores = score_many([domain] * len(mine), [texts[i] for i in mine],
+                            [json.loads(verifier[i]) for i in mine], settings)
+        out: list[float | None] = [None] * len(texts)
+        for i, s in zip(mine, scores):
+            out[i] = s
+        return out
+
+    reward.__name__ = f"{domain}_reward"
+    return reward
+
+
+def rl_dataset_rows(train_files: dict[str, str], seed: int) -> list[dict]:
+    """The natural union of the domains' training rows, shuffled (the study's mixture: no re-weighting)."""
+    rows = []
+    for domain, path in sorted(train_files.items()):
+        for row in read_rows(path):
+            rows.append({"prompt": row["prompt"], "domain": row["domain"], "verifier": json.dumps(row["verifier"]),
+                         "id": row["id"]})
+    random.Random(seed).shuffle(rows)
+    return rows
+
+
+def grpo_config(cfg: dict, steps: int, checkpoint_dir: str, seed: int):
+    from trl import GRPOConfig
+
+    import torch
+
+    completions_per_step = cfg["prompts_per_step"] * cfg["num_generations"]
+    world = max(torch.cuda.device_count(), 1) if cfg.get("use_vllm") else 1
+    per_device = cfg.get("per_device_prompts", cfg["prompts_per_step"]) * cfg["num_generations"] // world
+    accumulation = max(completions_per_step // (per_device * world), 1)
+    extra = {}
+    if cfg.get("use_vllm"):
+        extra = {"use_vllm": True, "vllm_mode": cfg.get("vllm_mode", "colocate"),
+                 "vllm_gpu_memory_utilization": cfg.get("vllm_gpu_memory_utilization", 0.3),
+                 "vllm_importance_sampling_correction": cfg.get("importance_sampling_correction", False),
+                 "vllm_importance_sampling_mode": cfg.get("importance_sampling_mode", "token_truncate"),
+                 "vllm_importance_sampling_cap": cfg.get("importance_sampling_cap", 2.0)}
+    return GRPOConfig(
+        output_dir=checkpoint_dir,
+        max_steps=steps,
+        loss_type=cfg["loss_type"],
+        epsilon=cfg["epsilon"],
+        epsilon_high=cfg["epsilon_high"],
+        beta=cfg["beta"],
+        num_generations=cfg["num_generations"],
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accumulation,
+        num_iterations=cfg.get("num_iterations", 1),
+        max_completion_length=cfg["max_completion_length"],
+        temperature=cfg["temperature"],
+        top_p=cfg.get("top_p", 1.0),
+        top_k=cfg.get("top_k", 0),
+        learning_rate=cfg["learning_rate"],
+        lr_scheduler_type=cfg["lr_scheduler_type"],
+        warmup_steps=cfg.get("warmup_steps", 0),
+        weight_decay=cfg.get("weight_decay", 0.0),
+        adam_beta1=cfg.get("adam_beta1", 0.9),
+        adam_beta2=cfg.get("adam_beta2", 0.999),
+        max_grad_norm=cfg.get("max_grad_norm", 1.0),
+        scale_rewards=cfg.get("scale_rewards", "group"),
+        mask_truncated_completions=cfg.get("mask_truncated_completions", False),
+        gradient_checkpointing=cfg.get("gradient_checkpointing", False),
+        bf16=cfg.get("bf16", False),
+        save_steps=cfg["save_steps"],
+        logging_steps=cfg.get("logging_steps", 5),
+        seed=seed,
+        data_seed=seed,
+        report_to="none",
+        remove_unused_columns=False,
+        **extra,
+    )
+
+
+def train_grpo(node: str, model_dir: str, train_files: dict[str, str], cfg: dict, reward: dict, steps: int,
+               seed: int, threads: int, out_dir: str, checkpoint_dir: str) -> None:
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOTrainer
+
+    set_threads(threads)
+    started = time.time()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="bfloat16" if cfg.get("bf16") else "float32")
+    dataset = Dataset.from_list(rl_dataset_rows(train_files, seed))
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[make_reward_fn(d, reward) for d in sorted(train_files)],
+        args=grpo_config(cfg, steps, checkpoint_dir, seed),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+    )
+    trainer.train(resume_from_checkpoint=last_checkpoint(checkpoint_dir))
+    save_final(trainer, tokenizer, out_dir, {"node": node, "parents": [model_dir], "domains": sorted(train_files),
+                                             "config": cfg, "reward": reward, "steps": steps, "seed": seed}, started)

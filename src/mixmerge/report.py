@@ -1,0 +1,170 @@
+"""Tables (CSV + Markdown), a figure and a short report from the eval summaries and Snakemake benchmark files."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+
+def load_summaries(eval_dir: str | Path) -> pd.DataFrame:
+    records = []
+    for path in sorted(Path(eval_dir).glob("*/*.json")):
+        summary = json.loads(path.read_text())
+        records.append({"model": summary["model"], "benchmark": summary["benchmark"], "domain": summary["domain"],
+                        "n": summary["n"], "k": summary["k"], "strict": summary["avg_at_k"],
+                        "strict_se": summary["avg_at_k_stderr"], "lenient": summary["lenient_avg_at_k"],
+                        "lenient_se": summary["lenient_avg_at_k_stderr"], "pass_at_k": summary["pass_at_k"],
+                        "truncation": summary["truncation_rate"]})
+    if not records:
+        raise FileNotFoundError(f"no eval summaries under {eval_dir}")
+    return pd.DataFrame(records)
+
+
+def node_order(config: dict) -> dict[str, list[str]]:
+    from mixmerge.merging import expand_merges
+
+    experts = [f"rl-{d}" for d in config["domains"]]
+    merges = [f"merge-{m}" for m in expand_merges(config["merges"])]
+    return {"experts": experts, "merges": merges, "all": ["base", "sft", *experts, "rl-mixed", *merges]}
+
+
+def wide(frame: pd.DataFrame, metric: str, models: list[str], benchmarks: list[str]) -> pd.DataFrame:
+    table = frame.pivot(index="benchmark", columns="model", values=metric).reindex(index=benchmarks, columns=models)
+    table.loc["Avg."] = table.mean(axis=0)
+    return table
+
+
+def both(strict: pd.DataFrame, lenient: pd.DataFrame) -> pd.DataFrame:
+    """Cells as 'strict / lenient' percentages for Markdown."""
+    return strict.map(lambda v: f"{100 * v:.1f}").astype(str) + " / " + lenient.map(lambda v: f"{100 * v:.1f}")
+
+
+def to_markdown(table: pd.DataFrame, caption: str) -> str:
+    cols = [str(table.index.name or "")] + [str(c) for c in table.columns]
+    lines = [f"**{caption}**", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for idx, row in table.iterrows():
+        lines.append("| " + " | ".join([str(idx)] + [str(v) for v in row.values]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def compute_table(bench_dir: str | Path, config: dict) -> pd.DataFrame:
+    """Wall seconds per node from Snakemake ``benchmark:`` files; GPU-hours = wall time x the rule's GPUs."""
+    gpus = config.get("gpus", {})
+    rows = []
+    for rule, node_glob, gpu_key in [("sft", "sft.tsv", "sft"), ("grpo", "*.tsv", "grpo"), ("merge", "*.tsv", "merge")]:
+        for path in sorted(Path(bench_dir, rule).glob(node_glob)):
+            wall = float(pd.read_csv(path, sep="\t")["s"].iloc[-1])
+            n_gpus = int(gpus.get(gpu_key, 0))
+            rows.append({"node": path.stem, "stage": rule, "wall_seconds": round(wall, 1), "gpus": n_gpus,
+                         "gpu_hours": round(wall * n_gpus / 3600, 3)})
+    for path in sorted(Path(bench_dir, "eval").glob("*/*.tsv")):
+        wall = float(pd.read_csv(path, sep="\t")["s"].iloc[-1])
+        n_gpus = int(gpus.get("eval", 0))
+        rows.append({"node": f"eval:{path.parent.name}/{path.stem}", "stage": "eval", "wall_seconds": round(wall, 1),
+                     "gpus": n_gpus, "gpu_hours": round(wall * n_gpus / 3600, 3)})
+    return pd.DataFrame(rows, columns=["node", "stage", "wall_seconds", "gpus", "gpu_hours"])
+
+
+def mix_vs_experts(compute: pd.DataFrame, experts: list[str]) -> dict:
+    by_node = compute.set_index("node")
+    expert_wall = sum(float(by_node.loc[e, "wall_seconds"]) for e in experts if e in by_node.index)
+    mixed = float(by_node.loc["rl-mixed", "wall_seconds"]) if "rl-mixed" in by_node.index else math.nan
+    expert_gpuh = sum(float(by_node.loc[e, "gpu_hours"]) for e in experts if e in by_node.index)
+    mixed_gpuh = float(by_node.loc["rl-mixed", "gpu_hours"]) if "rl-mixed" in by_node.index else math.nan
+    return {"mixed_wall_seconds": mixed, "experts_wall_seconds": expert_wall,
+            "mixed_over_experts_wall": mixed / expert_wall if expert_wall else math.nan,
+            "mixed_gpu_hours": mixed_gpuh, "experts_gpu_hours": expert_gpuh,
+            "mixed_over_experts_gpu_hours": mixed_gpuh / expert_gpuh if expert_gpuh else math.nan}
+
+
+def rl_checks(frame: pd.DataFrame, config: dict) -> list[dict]:
+    """Does each expert beat SFT on its own domain, and rl-mixed on each domain? Gap in standard errors."""
+    cells = frame.set_index(["model", "benchmark"])
+    checks = []
+    for bench, spec in config["benchmarks"].items():
+        if ("sft", bench) not in cells.index:
+            continue
+        sft = cells.loc[("sft", bench)]
+        for model in (f"rl-{spec['domain']}", "rl-mixed"):
+            if (model, bench) not in cells.index:
+                continue
+            cell = cells.loc[(model, bench)]
+            gap = cell["strict"] - sft["strict"]
+            noise = math.sqrt(cell["strict_se"] ** 2 + sft["strict_se"] ** 2)
+            checks.append({"model": model, "benchmark": bench, "n": int(cell["n"]), "k": int(cell["k"]),
+                           "sft": sft["strict"], "rl": cell["strict"], "gain": gap,
+                           "gain_in_se": gap / noise if noise else math.inf,
+                           "sft_lenient": sft["lenient"], "rl_lenient": cell["lenient"]})
+    return checks
+
+
+def plot(strict: pd.DataFrame, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = strict.drop(index="Avg.").T
+    ax = data.plot.bar(figsize=(max(8, 0.7 * len(data)), 4.5), width=0.8)
+    ax.set_ylabel("avg@k (strict)")
+    ax.set_ylim(0, 1)
+    ax.set_title("Every model on every benchmark")
+    ax.legend(title="benchmark", fontsize=8)
+    plt.xticks(rotation=45, ha="right")
+    plt.tight_layout()
+    plt.savefig(out, dpi=120)
+    plt.close()
+
+
+def build_report(config: dict, eval_dir: str, bench_dir: str, out: str) -> None:
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame = load_summaries(eval_dir)
+    order = node_order(config)
+    benchmarks = list(config["benchmarks"])
+    models = [m for m in order["all"] if m in set(frame["model"])]
+    strict, lenient = wide(frame, "strict", models, benchmarks), wide(frame, "lenient", models, benchmarks)
+
+    main = frame.pivot(index="benchmark", columns="model", values=["strict", "lenient"])
+    main.columns = [f"{model}:{metric}" for metric, model in main.columns]
+    main.reindex(index=benchmarks).to_csv(out_dir / "main_table.csv")
+    main_md = to_markdown(both(strict, lenient), "Main table: avg@k, strict (the reward) / lenient (right answer, any format), %")
+    (out_dir / "main_table.md").write_text(main_md)
+
+    merge_models = [m for m in order["merges"] + ["rl-mixed"] if m in models]
+    merge_strict = wide(frame, "strict", merge_models, benchmarks).T
+    merge_strict.to_csv(out_dir / "merge_table.csv")
+    merge_md = to_markdown(both(wide(frame, "strict", merge_models, benchmarks),
+                                wide(frame, "lenient", merge_models, benchmarks)).T,
+                           "Merge methods (and rl-mixed): avg@k strict / lenient, %")
+    (out_dir / "merge_table.md").write_text(merge_md)
+
+    delta = strict.drop(columns=[c for c in ("base", "sft") if c in strict.columns]).sub(strict["sft"], axis=0)
+    delta.to_csv(out_dir / "transfer_matrix.csv")
+    transfer_md = to_markdown(delta.map(lambda v: f"{100 * v:+.1f}"), "Transfer: strict avg@k minus SFT, points")
+    (out_dir / "transfer_matrix.md").write_text(transfer_md)
+
+    compute = compute_table(bench_dir, config)
+    compute.to_csv(out_dir / "compute_table.csv", index=False)
+    ratio = mix_vs_experts(compute, order["experts"])
+    compute_md = to_markdown(compute.set_index("node"), "Compute per node (Snakemake benchmark files)")
+    compute_md += (f"\nrl-mixed wall time / sum of the experts' = {ratio['mixed_wall_seconds']:.0f} s / "
+                   f"{ratio['experts_wall_seconds']:.0f} s = {100 * ratio['mixed_over_experts_wall']:.1f}% "
+                   f"(GPU-hours ratio: {100 * ratio['mixed_over_experts_gpu_hours']:.1f}%; the study: 33.2%)\n")
+    (out_dir / "compute_table.md").write_text(compute_md)
+
+    plot(strict, out_dir / "main_table.png")
+    checks = rl_checks(frame, config)
+    check_lines = [
+        f"- {c['model']} on {c['benchmark']} (n={c['n']}, k={c['k']}): SFT {100 * c['sft']:.1f}% -> "
+        f"{100 * c['rl']:.1f}% strict ({100 * c['gain']:+.1f} points, {c['gain_in_se']:+.1f} SE); lenient "
+        f"{100 * c['sft_lenient']:.1f}% -> {100 * c['rl_lenient']:.1f}%"
+        for c in checks
+    ]
+    (out_dir / "rl_checks.json").write_text(json.dumps(checks, indent=2))
+    report = ["# mixmerge report", "", main_md, "![avg@k per model and benchmark](main_table.png)", "",
+              "## Does RL help? (gain over SFT on the strict reward; SE = combined standard error)", "",
+              *check_lines, "", merge_md, transfer_md, compute_md]
+    (out_dir / "report.md").write_text("\n".join(report))

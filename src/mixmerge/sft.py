@@ -1,0 +1,70 @@
+"""SFT warm-up of the base on a blend of the domains (TRL SFTTrainer), stopped partly trained."""
+from __future__ import annotations
+
+import random
+import time
+
+from mixmerge.rows import read_rows
+from mixmerge.training import last_checkpoint, save_final, set_threads
+
+
+def sft_examples(train_files: dict[str, str], per_domain: int, format_fraction: float, seed: int) -> list[dict]:
+    """Prompt-completion pairs: ``format_fraction`` of answers in the required format, the rest right but
+    unformatted, so RL has room to learn the format the reward asks for."""
+    rng = random.Random(seed)
+    examples = []
+    for domain, path in sorted(train_files.items()):
+        rows = read_rows(path)
+        for row in rows[:per_domain]:
+            if "solution" not in row:
+                raise ValueError(f"{path}: row {row['id']!r} has no 'solution' for SFT")
+            target = row["solution"] if rng.random() < format_fraction else row["plain_solution"]
+            examples.append({"prompt": row["prompt"], "completion": [{"role": "assistant", "content": target}]})
+    rng.shuffle(examples)
+    return examples
+
+
+def train_sft(base: str, train_files: dict[str, str], cfg: dict, seed: int, threads: int,
+              out_dir: str, checkpoint_dir: str) -> None:
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    set_threads(threads)
+    started = time.time()
+    examples = sft_examples(train_files, cfg["examples_per_domain"], cfg["format_fraction"], seed)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype="float32")
+    args = SFTConfig(
+        output_dir=checkpoint_dir,
+        max_steps=cfg["max_steps"],
+        per_device_train_batch_size=cfg["per_device_train_batch_size"],
+        gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
+        learning_rate=cfg["learning_rate"],
+        lr_scheduler_type=cfg["lr_scheduler_type"],
+        warmup_steps=cfg["warmup_steps"],
+        weight_decay=cfg["weight_decay"],
+        max_length=cfg["max_length"],
+        save_steps=cfg["save_steps"],
+        gradient_checkpointing=cfg["gradient_checkpointing"],
+        bf16=cfg["bf16"],
+        completion_only_loss=True,
+        logging_steps=25,
+        save_total_limit=None,
+        seed=seed,
+        data_seed=seed,
+        report_to="none",
+        disable_tqdm=False,
+        use_cpu=not _has_cuda(),
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(examples),
+                         processing_class=tokenizer)
+    trainer.train(resume_from_checkpoint=last_checkpoint(checkpoint_dir))
+    save_final(trainer, tokenizer, out_dir, {"node": "sft", "parents": [base], "config": cfg, "seed": seed,
+                                             "examples": len(examples)}, started)
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

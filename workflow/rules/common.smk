@@ -1,0 +1,75 @@
+# Helpers shared by the rules: config validation, the grid (nodes x benchmarks), paths and params.
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
+
+from mixmerge.config import ConfigError, validate as validate_config
+from mixmerge.merging import expand_merges
+
+try:
+    validate_config(config)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
+DOMAINS = list(config["domains"])
+MERGES = expand_merges(config["merges"])
+EXPERTS = [f"rl-{d}" for d in DOMAINS]
+MERGE_NODES = [f"merge-{name}" for name in MERGES]
+BENCHMARKS = list(config["benchmarks"])
+NODES = ["base", "sft"] + EXPERTS + ["rl-mixed"] + MERGE_NODES
+MIXMERGE = f"{sys.executable} -m mixmerge"
+
+wildcard_constraints:
+    domain="|".join(DOMAINS),
+    node="|".join(n.replace(".", r"\.") for n in NODES),
+    benchmark="|".join(BENCHMARKS),
+    merge="|".join(m.replace(".", r"\.") for m in MERGES),
+
+
+def as_json(obj):
+    return json.dumps(obj, sort_keys=True)
+
+
+def model_dir(node):
+    return f"results/models/{node}"
+
+
+def sft_source():
+    """The SFT node is trained, or points at an existing checkpoint (sft.path)."""
+    return config["sft"]["path"] if not config["sft"]["enabled"] else model_dir("sft")
+
+
+def train_files(domains):
+    return {d: f"results/data/{d}/train.parquet" for d in domains}
+
+
+def train_args(domains):
+    return " ".join(f"{d}=results/data/{d}/train.parquet" for d in domains)
+
+
+def rl_domains(wildcards):
+    return DOMAINS if wildcards.rl == "mixed" else [wildcards.rl]
+
+
+def node_model_input(node):
+    if node == "sft" and not config["sft"]["enabled"]:
+        return []
+    return model_dir(node)
+
+
+def eval_model_path(wildcards):
+    return config["sft"]["path"] if wildcards.node == "sft" and not config["sft"]["enabled"] else model_dir(wildcards.node)
+
+
+def eval_outputs():
+    return expand("results/eval/{node}/{benchmark}.json", node=NODES, benchmark=BENCHMARKS)
+
+
+def report_outputs():
+    return [f"results/report/{name}" for name in REPORT_FILES]
+
+
+REPORT_FILES = ["main_table.csv", "main_table.md", "merge_table.csv", "merge_table.md", "transfer_matrix.csv",
+                "transfer_matrix.md", "compute_table.csv", "compute_table.md", "report.md"]

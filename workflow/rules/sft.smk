@@ -1,0 +1,20 @@
+rule sft:
+    input:
+        base=model_dir("base"),
+        train=list(train_files(DOMAINS).values()),
+    output:
+        directory("results/models/sft"),
+    params:
+        settings=as_json(config["sft"]),
+        train=train_args(DOMAINS),
+        checkpoints="results/checkpoints/sft",
+    threads: config["threads"]
+    resources:
+        gpu=config["gpus"]["sft"],
+    log:
+        "logs/sft.log",
+    benchmark:
+        "benchmarks/sft/sft.tsv"
+    shell:
+        "{MIXMERGE} sft --base {input.base} --train {params.train} --settings {params.settings:q} "
+        "--seed {config[seed]} --threads {threads} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"
