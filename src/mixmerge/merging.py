@@ -110,7 +110,9 @@ def _ties_study(base, experts, names, params, dt, per_model, details):
     and records the evidence in `details`. Flips the weight signs when the study's tie rule needs
     the negative sign (see _tie_rule)."""
     weights = [m["weight"] for m in per_model]
+    started = time.perf_counter()
     prepass = merge_study.ties_prepass(base, experts, names, params["density"], dt, weights)
+    details["prepass_seconds"] = round(time.perf_counter() - started, 3)
     flip = _tie_rule(prepass, details)
     if flip:
         for m in per_model:
