@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -45,6 +46,15 @@ def build(root: Path, layers: int, n_experts: int = 4) -> int:
     return n_params
 
 
+def peak_rss_mib() -> float:
+    """This process's own high-water RSS (VmHWM). getrusage's ru_maxrss would also count the
+    parent's RSS at fork time, which survives exec on Linux."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(task: str, root: Path) -> dict:
     """Runs in its own process; reports wall seconds and this process's peak RSS."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -54,12 +64,16 @@ def child(task: str, root: Path) -> dict:
     dirs = [root / "base"] + sorted(root.glob("expert*"))
     start = time.perf_counter()
     info: dict = {}
-    if task == "read":
+    if task == "build":
+        info["n_params"] = build(root, int(os.environ["BENCH_LAYERS"]))
+    elif task == "read":
         n = 0
         for d in dirs:
             with CheckpointReader(d) as r:
                 for name in r.names:
-                    n += r.get(name).numel()
+                    tensor = r.get(name)
+                    n += tensor.numel()
+                    float(tensor.sum())  # touch every byte: safetensors may map lazily
         info["entries"] = n
     elif task == "idle":
         import mergekit.merge  # noqa: F401  (import cost and baseline RSS only)
@@ -68,7 +82,7 @@ def child(task: str, root: Path) -> dict:
         info["prepass_seconds"] = rec.get("ties_global", {}).get("prepass_seconds")
         shutil.rmtree(root / f"out-{task}")
     info["wall_s"] = time.perf_counter() - start
-    info["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    info["peak_rss_mib"] = peak_rss_mib()
     return info
 
 
@@ -91,7 +105,8 @@ def main() -> None:
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="merge-bench-"))
     try:
         t0 = time.perf_counter()
-        n_params = build(root, args.layers)
+        os.environ["BENCH_LAYERS"] = str(args.layers)
+        n_params = measure("build", root)["n_params"]  # in a child: keeps this process small
         print(f"built base ({n_params / 1e6:.1f}M parameters) + 4 experts in {time.perf_counter() - t0:.1f} s")
         results = {task: measure(task, root) for task in ("idle", "read", "ties", "ties_study")}
         for task, r in results.items():

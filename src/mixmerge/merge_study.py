@@ -29,15 +29,13 @@ from mixmerge.checkpoints import TensorSource
 
 SELECTION_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 _BINS = 1 << 16
+_INF_BIN = 0x7F80  # high 16 bits of +inf; NaN patterns lie at or above it
 
 
 def abs_delta(base: torch.Tensor, expert: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """|expert - base| computed in the compute dtype, as float32 (exact for the allowed dtypes)."""
     delta = expert.to(dtype) - base.to(dtype)
-    magnitude = delta.abs().to(torch.float32).reshape(-1)
-    if torch.isnan(magnitude).any():
-        raise ValueError("NaN in a task vector")
-    return magnitude
+    return delta.abs_().to(torch.float32).reshape(-1)
 
 
 # ---------------------------------------------------------------- TIES: exact global threshold
@@ -108,6 +106,8 @@ def ties_prepass(base: TensorSource, experts: Sequence[TensorSource], names: Seq
             high[i] += torch.bincount(bits >> 16, minlength=_BINS)
             zeros[i] += int((bits == 0).sum())
 
+    if int(high[:, _INF_BIN:].sum()):
+        raise ValueError("a task vector has inf or NaN entries")
     thresholds: list[float | None] = [None] * n_exp
     targets: dict[int, tuple[int, int]] = {}
     for i in range(n_exp):
