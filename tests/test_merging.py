@@ -313,3 +313,31 @@ def test_run_merge_node_study_and_stock_ties_differ(checkpoints, tmp_path):
         run_merge_node(method, {}, str(root / "base"), experts, str(tmp_path / method))
     study, stock = _load(tmp_path / "ties_study"), _load(tmp_path / "ties")
     assert any(not torch.equal(study[k], stock[k]) for k in base)
+
+
+def test_run_merge_node_tie_rule_on_disk(tmp_path):
+    """Exactly cancelling deltas (+-0.5 on a 1/16 grid) on 10% of entries, the rest elected
+    negative: the study gives the tied entries the global majority sign (-), i.e. E0's -0.5."""
+    base = _tiny(tmp_path / "base")
+    with torch.no_grad():
+        for p in base.parameters():
+            p.copy_(torch.round(p * 16) / 16)
+    base.save_pretrained(tmp_path / "base")
+    signs = {}
+    for i in range(2):
+        expert = _tiny(tmp_path / f"e{i}", base)
+        with torch.no_grad():
+            for name, p in expert.named_parameters():
+                tied = torch.arange(p.numel()).reshape(p.shape) % 10 == 0
+                signs[name] = tied
+                p.add_(torch.full_like(p, -0.5) if i == 0 else torch.where(tied, 0.5, -0.25))
+        expert.save_pretrained(tmp_path / f"e{i}")
+    rec = run_merge_node("ties_study", {"density": 1.0}, str(tmp_path / "base"),
+                         [str(tmp_path / "e0"), str(tmp_path / "e1")], str(tmp_path / "out"))
+    tg = rec["ties_global"]
+    assert tg["global_majority_sign"] == -1 and tg["weights_negated_for_tie_rule"] and tg["exact"]
+    assert tg["zero_sum_entries"] == sum(int(s.sum()) for s in signs.values())
+    merged = _load(tmp_path / "out")
+    for name, p in base.named_parameters():
+        want = p.detach() + torch.where(signs[name], -0.5, -0.375)
+        close(merged[name], want, atol=0)

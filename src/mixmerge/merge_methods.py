@@ -50,7 +50,7 @@ METHODS: dict[str, MethodInfo] = {
                             "SCE with the study's fallback: uniform weights only if the sum is exactly 0"),
 }
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]*")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def check_param(method: str, name: str, value, where: str) -> None:
