@@ -38,7 +38,7 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     for name, bench in config["benchmarks"].items():
         if bench["domain"] not in config["domains"]:
             raise ConfigError(f"config key 'benchmarks.{name}.domain': {bench['domain']!r} is not in 'domains'")
-    from mixmerge.merging import expand_merges
+    from mixmerge.merge_methods import expand_merges
 
     try:
         expand_merges(config["merges"])

@@ -23,7 +23,7 @@ def load_summaries(eval_dir: str | Path) -> pd.DataFrame:
 
 
 def node_order(config: dict) -> dict[str, list[str]]:
-    from mixmerge.merging import expand_merges
+    from mixmerge.merge_methods import expand_merges
 
     experts = [f"rl-{d}" for d in config["domains"]]
     merges = [f"merge-{m}" for m in expand_merges(config["merges"])]

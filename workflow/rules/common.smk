@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 
 from mixmerge.config import ConfigError, validate as validate_config
-from mixmerge.merging import expand_merges
+from mixmerge.merge_methods import expand_merges
 
 try:
     validate_config(config)
