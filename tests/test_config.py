@@ -1,0 +1,56 @@
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mixmerge.config import ConfigError, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+
+
+def test_default_config_is_valid():
+    validate(copy.deepcopy(DEFAULT))
+
+
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (lambda c: c.update(unknown_key=1), "unknown_key"),
+        (lambda c: c["grpo"].update(lerning_rate=1e-3), "grpo.lerning_rate"),
+        (lambda c: c.update(domains=["math", "poetry"]), "domains.1"),
+        (lambda c: c["grpo"]["steps"].update(math=-5), "grpo.steps.math"),
+        (lambda c: c["sft"].update(max_steps=0), "sft.max_steps"),
+        (lambda c: c["merges"].update(bad={"method": "frankenmerge"}), "merges.bad.method"),
+        (lambda c: c["merges"].update(t={"method": "ties", "params": {"dnsity": 0.2}}), "merges"),
+        (lambda c: c["benchmarks"]["math"].update(domain="chemistry"), "benchmarks.math.domain"),
+        (lambda c: c["grpo"].update(loss_type="ppo"), "grpo.loss_type"),
+    ],
+)
+def test_bad_config_names_the_key(edit, key):
+    config = copy.deepcopy(DEFAULT)
+    edit(config)
+    with pytest.raises(ConfigError) as err:
+        validate(config)
+    assert f"'{key}" in str(err.value)
+
+
+def test_missing_step_count_for_a_domain():
+    config = copy.deepcopy(DEFAULT)
+    del config["grpo"]["steps"]["code"]
+    with pytest.raises(ConfigError, match="grpo.steps.code"):
+        validate(config)
+
+
+def test_snakemake_stops_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("grpo:\n  steps: {math: -3, code: 1, science: 1, instruct: 1, mixed: 1}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(bad)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "grpo.steps.math" in proc.stdout + proc.stderr
