@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import io
 import json
 import pickle
@@ -68,7 +69,8 @@ def to_test(rec: Record, where: str, case, func_name: str | None, is_class: bool
 
 
 def convert(rec: Record, spec: dict, name: str) -> dict | Dropped:
-    date = rec.text("contest_date")[:10]
+    date = rec.get("contest_date", (str, datetime.date))  # Arrow may parse it as a timestamp
+    date = (date.isoformat() if isinstance(date, datetime.date) else date.strip())[:10]
     if spec.get("date_from") and date < str(spec["date_from"]):
         return Dropped("before_date_window")
     if spec.get("date_to") and date > str(spec["date_to"]):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import string
+from pathlib import Path
 
 from mixmerge.sources import Dropped, Record, user
 from mixmerge.sources.gpqa import mcq_prompt
@@ -29,7 +30,8 @@ def convert(rec: Record, spec: dict, name: str) -> dict | Dropped:
         letter = letters[answer]
     else:
         raise rec.fail("answer", f"{answer!r} is not an option index or letter")
-    subject = rec.data.get("subject") or rec.where.rsplit("[", 1)[-1].rstrip("]")
+    subject = rec.data.get("subject") or (rec.where.rsplit("[", 1)[-1].rstrip("]") if rec.where.endswith("]")
+                                          else Path(rec.where).stem)
     return {"id": f"{name}-{subject}-{rec.index}", "domain": "science",
             "prompt": user(mcq_prompt(question, [c.strip() for c in choices], letters)),
             "verifier": {"correct_letter": letter, "valid_letters": letters,

@@ -145,7 +145,7 @@ def load_blend(spec: dict, domains: list[str], *, cache_dir: str | None = None) 
     rows, duplicates = dedupe(result.rows)
     by_domain = {d: [r for r in rows if r["domain"] == d] for d in domains}
     card = {"source": table.info, "subsets": subsets, **result.card(),
-            "kept_per_subset": dict(sorted(to_row.per_subset.items())),
+            "converted_per_subset_before_dedupe": dict(sorted(to_row.per_subset.items())),
             "duplicates_dropped": duplicates,
             "unsupported_instruction_ids": dict(to_row.unsupported_ids.most_common()),
             "science_prompts_rewritten": to_row.science_rewritten}
