@@ -140,7 +140,8 @@ def load_table(spec: dict, *, cache_dir: str | None = None, text_lines: bool = F
                 raise DataError(f"{f}: unsupported file type {f.suffix!r} (use one of {sorted(BUILDERS)})")
             ds = datasets.load_dataset(builder, data_files=str(f), split="train", cache_dir=cache_dir)
             parts.append((str(f), ds))
-        info = {"path": str(root), "files": [{"file": str(f), "sha256": _sha256(f)} for f in files]}
+        info = {"path": str(root), "revision": spec.get("revision"),
+                "files": [{"file": str(f), "sha256": _sha256(f)} for f in files]}
         return Table(str(root), parts, info)
     hub_id = spec.get("hub_id")
     if not hub_id:
