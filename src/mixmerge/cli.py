@@ -37,6 +37,28 @@ def cmd_data(a) -> None:
     print(json.dumps(prepare_tiny(a.domain, a.train_n, a.eval_n, a.seed, a.out)))
 
 
+def cmd_data_blend(a) -> None:
+    from mixmerge.sources.blend import prepare_blend
+
+    _log_info()
+    cards = prepare_blend(a.spec, a.domains, a.tokenizer, a.out_dir, cache_dir=a.cache_dir)
+    print(json.dumps({d: c["rows"] for d, c in cards.items()}))
+
+
+def cmd_data_bench(a) -> None:
+    from mixmerge.sources.benchmarks import prepare_benchmark
+
+    _log_info()
+    card = prepare_benchmark(a.name, a.spec, a.out, cache_dir=a.cache_dir)
+    print(json.dumps({"benchmark": a.name, "rows": card["rows"], "drops": card["drops"]}))
+
+
+def _log_info() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
 def cmd_sft(a) -> None:
     from mixmerge.sft import train_sft
 
@@ -89,6 +111,21 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_data)
+
+    s = sub.add_parser("data-blend", help="RL training rows per domain from the Nemotron RL blend")
+    s.add_argument("--spec", type=_json, required=True, help="config data.rl_blend")
+    s.add_argument("--domains", nargs="+", required=True)
+    s.add_argument("--tokenizer", required=True, help="tokenizer (with chat template) for the length filter")
+    s.add_argument("--cache-dir", default=None)
+    s.add_argument("--out-dir", required=True)
+    s.set_defaults(fn=cmd_data_blend)
+
+    s = sub.add_parser("data-bench", help="one benchmark's rows (config benchmarks.<name>)")
+    s.add_argument("--name", required=True)
+    s.add_argument("--spec", type=_json, required=True)
+    s.add_argument("--cache-dir", default=None)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_data_bench)
 
     s = sub.add_parser("sft", help="SFT warm-up (TRL SFTTrainer)")
     s.add_argument("--base", required=True)

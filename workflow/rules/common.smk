@@ -53,14 +53,52 @@ def rl_domains(wildcards):
     return DOMAINS if wildcards.rl == "mixed" else [wildcards.rl]
 
 
+def base_is_built():
+    """base.source "tiny": the base rule builds it; else it is an HF id or path used as is."""
+    return config["base"]["source"] == "tiny"
+
+
 def node_model_input(node):
     if node == "sft" and not config["sft"]["enabled"]:
+        return []
+    if node == "base" and not base_is_built():
         return []
     return model_dir(node)
 
 
 def eval_model_path(wildcards):
-    return config["sft"]["path"] if wildcards.node == "sft" and not config["sft"]["enabled"] else model_dir(wildcards.node)
+    if wildcards.node == "sft" and not config["sft"]["enabled"]:
+        return config["sft"]["path"]
+    if wildcards.node == "base" and not base_is_built():
+        return config["base"]["source"]
+    return model_dir(wildcards.node)
+
+
+def bench_file(benchmark):
+    """A benchmark's rows: the tiny domain's held-out file, or the benchmark's own prepared file."""
+    if config["data"]["source"] == "tiny":
+        return f"results/data/{config['benchmarks'][benchmark]['domain']}/eval.parquet"
+    return f"results/data/bench/{benchmark}.parquet"
+
+
+def bench_reward(benchmark):
+    """The reward settings for one benchmark: the reward block with the benchmark's overrides."""
+    return {**config["reward"], **config["benchmarks"][benchmark].get("reward", {})}
+
+
+def blend_tokenizer():
+    """Tokenizer for the prompt-length filter: data.rl_blend.tokenizer, else the base model's."""
+    name = config["data"]["rl_blend"].get("tokenizer")
+    return name or (model_dir("base") if base_is_built() else config["base"]["source"])
+
+
+def blend_tokenizer_input():
+    return [model_dir("base")] if blend_tokenizer() == model_dir("base") else []
+
+
+def cache_arg():
+    cache = config["data"].get("cache_dir")
+    return f"--cache-dir {cache}" if cache else ""
 
 
 def eval_outputs():

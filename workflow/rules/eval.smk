@@ -2,7 +2,7 @@
 rule evaluate:
     input:
         model=lambda w: node_model_input(w.node),
-        data=lambda w: f"results/data/{config['benchmarks'][w.benchmark]['domain']}/eval.parquet",
+        data=lambda w: bench_file(w.benchmark),
     output:
         jsonl="results/eval/{node}/{benchmark}.jsonl",
         summary="results/eval/{node}/{benchmark}.json",
@@ -10,7 +10,7 @@ rule evaluate:
         model=eval_model_path,
         bench=lambda w: as_json(config["benchmarks"][w.benchmark]),
         settings=as_json(config["eval"]),
-        reward=as_json(config["reward"]),
+        reward=lambda w: as_json(bench_reward(w.benchmark)),
     threads: 1
     resources:
         gpu=config["gpus"]["eval"],

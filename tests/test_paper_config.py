@@ -1,0 +1,173 @@
+"""config/paper.yaml against the study's settings (study.md section 2.1 GRPO recipe, section 3 merges), key by
+key, and the study DAG rendered by ``snakemake -n --configfile config/paper.yaml``."""
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mixmerge.config import ConfigError, validate
+from mixmerge.merge_methods import expand_merges
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+
+# study.md section 2.1 (and 2.3 for the steps of paper v1)
+STUDY_GRPO = {
+    "loss_type": "grpo",              # token-mean within each sample, then mean over samples
+    "num_generations": 16,
+    "prompts_per_step": 128,
+    "num_iterations": 1,              # one optimiser step per rollout
+    "epsilon": 0.2,
+    "epsilon_high": 0.28,
+    "beta": 0.0,                      # KL coefficient 0
+    "temperature": 1.0,
+    "top_p": 1.0,
+    "max_completion_length": 32768,
+    "max_prompt_tokens": 2048,
+    "learning_rate": 2.0e-6,
+    "lr_scheduler_type": "constant",
+    "warmup_steps": 0,
+    "weight_decay": 0.1,
+    "adam_beta1": 0.9,
+    "adam_beta2": 0.98,
+    "scale_rewards": "group",
+    "importance_sampling_correction": True,
+    "importance_sampling_mode": "token_truncate",
+    "importance_sampling_cap": 2.0,
+    "save_steps": 20,
+    "steps": {"math": 200, "code": 200, "science": 200, "instruct": 200, "mixed": 400},
+}
+# study.md section 3 / Appendix C: the paper's merge table with the study's semantics
+STUDY_MERGES = {
+    "average": ("average", {}),
+    "ta": ("task_arithmetic", {"lambda": 1.0}),
+    "ta_dare": ("ta_dare_study", {"lambda": 1.0, "drop": 0.2}),
+    "ties": ("ties_study", {"lambda": 1.0, "density": 0.2}),
+    "ties_dare": ("ties_dare_study", {"lambda": 1.0, "drop": 0.2, "density": 0.2}),
+    "sce": ("sce_study", {"select_topk": 1.0}),
+}
+STUDY_BENCHMARKS = {"aime24": "math", "aime25": "math", "lcb_v5": "code", "lcb_v6": "code", "hle": "science",
+                    "gpqa_diamond": "science", "ifeval": "instruct", "ifbench": "instruct", "mmlu_redux": "science"}
+
+
+def test_paper_config_is_valid():
+    validate(PAPER)
+
+
+@pytest.mark.parametrize("key", list(STUDY_GRPO))
+def test_grpo_matches_study(key):
+    assert PAPER["grpo"][key] == STUDY_GRPO[key]
+
+
+@pytest.mark.parametrize("name", list(STUDY_MERGES))
+def test_merges_match_study(name):
+    method, params = STUDY_MERGES[name]
+    point = expand_merges(PAPER["merges"])[name]
+    assert point["method"] == method
+    for key, value in params.items():
+        assert point["params"][key] == value
+
+
+def test_setup_matches_study():
+    assert PAPER["base"]["source"] == "Qwen/Qwen3-4B-Base"
+    assert PAPER["domains"] == ["math", "code", "science", "instruct"]
+    blend = PAPER["data"]["rl_blend"]
+    assert blend["max_prompt_tokens"] == 2048
+    assert blend["subsets"]["nano_v3_sft_profiled_structured_outputs"] == "drop"
+    assert {s: d for s, d in blend["subsets"].items() if d != "drop"} == {
+        "nano_v3_sft_profiled_dapo17k": "math", "nano_v3_sft_profiled_skywork_no_omni": "math",
+        "nano_v3_sft_profiled_stem_mcqa": "science", "nano_v3_sft_profiled_instruction_following": "instruct",
+        "nano_v3_sft_profiled_comp_coding_50tests": "code"}
+    reward = PAPER["reward"]
+    assert (reward["require_think"], reward["math_timeout_s"], reward["max_tests"]) == (True, 10, 20)
+    assert {b: spec["domain"] for b, spec in PAPER["benchmarks"].items()} == STUDY_BENCHMARKS
+    assert PAPER["benchmarks"]["ifeval"]["loader"] == "ifeval"
+    assert PAPER["sft"]["learning_rate"] == 5.0e-5 and PAPER["sft"]["lr_scheduler_kwargs"] == {"min_lr": 5.0e-6}
+    assert (PAPER["sft"]["warmup_ratio"], PAPER["sft"]["weight_decay"], PAPER["sft"]["adam_beta2"]) == (0.1, 0.1, 0.95)
+
+
+def test_bad_source_is_named():
+    bad = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    bad["benchmarks"]["aime24"]["source"] = {"hub_id": "math-ai/aime24", "splt": "test"}
+    with pytest.raises(ConfigError, match=r"benchmarks.aime24.source.splt"):
+        validate(bad)
+    del bad["benchmarks"]["lcb_v5"]["release"]
+    with pytest.raises(ConfigError, match=r"benchmarks.lcb_v5': 'release' is a required property"):
+        validate(bad)
+
+
+def dry_run(*args):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    snakemake = Path(sys.executable).with_name("snakemake")
+    started = time.perf_counter()
+    out = subprocess.run([str(snakemake), "-n", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout + out.stderr, time.perf_counter() - started
+
+
+def job_counts(text: str) -> dict:
+    stats = text.split("Job stats:")[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
+
+
+def test_paper_dag_renders_every_cell_fast():
+    text, seconds = dry_run("--configfile", "config/paper.yaml")
+    assert seconds < 10, f"dry run took {seconds:.1f} s"
+    merges = [f"merge-{m}" for m in expand_merges(PAPER["merges"])]
+    nodes = ["base", "sft", "rl-math", "rl-code", "rl-science", "rl-instruct", "rl-mixed", *merges]
+    for node in nodes:
+        for bench in STUDY_BENCHMARKS:
+            assert f"results/eval/{node}/{bench}.json" in text
+    for node in ["rl-math", "rl-code", "rl-science", "rl-instruct", "rl-mixed", *merges]:
+        assert f"results/models/{node}" in text
+    for bench in STUDY_BENCHMARKS:
+        assert f"results/data/bench/{bench}.parquet" in text
+    counts = job_counts(text)
+    assert counts == {"rl_blend": 1, "bench_prep": 9, "grpo": 5, "merge": len(merges),
+                      "evaluate": len(nodes) * len(STUDY_BENCHMARKS), "report": 1, "all": 1,
+                      "total": 17 + len(merges) + len(nodes) * len(STUDY_BENCHMARKS)}
+    resources = re.findall(r"rule (\w+):.*?resources: ([^\n]*)", text, re.DOTALL)
+    gpus = {rule: res for rule, res in resources}
+    assert "gpu=8" in gpus["grpo"] and "gpu=1" in gpus["evaluate"] and "gpu=0" in gpus["merge"]
+
+
+def test_tiny_dag_unchanged():
+    text, _ = dry_run()
+    assert job_counts(text)["total"] == 71
+
+
+def test_real_data_rules_run_on_fixtures(tmp_path):
+    """The study config with its sources pointed at fixture files: the data rules run and write cards."""
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    fixtures = ROOT / "tests" / "fixtures"
+    tok = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]")
+    fast.chat_template = "{% for m in messages %}{{ m.content }} {% endfor %}"
+    fast.save_pretrained(tmp_path / "tok")
+    cfg = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    cfg["data"]["rl_blend"].update(source={"path": str(fixtures / "nemotron_blend.jsonl")},
+                                   tokenizer=str(tmp_path / "tok"), max_prompt_tokens=200)
+    cfg["benchmarks"]["aime24"]["source"] = {"path": str(fixtures / "aime24.jsonl")}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "HF_DATASETS_CACHE": str(tmp_path / "cache")}
+    out = subprocess.run([str(Path(sys.executable).with_name("snakemake")), "-s", str(ROOT / "workflow" / "Snakefile"),
+                          "--directory", str(tmp_path), "--configfile", str(tmp_path / "cfg.yaml"), "--cores", "1",
+                          "results/data/bench/aime24.parquet", "results/data/math/train.parquet"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    card = json.loads((tmp_path / "results/data/math/train.card.json").read_text())
+    assert card["rows"] == 3 and card["filters"]["dropped_prompt_too_long"] == 1
+    assert card["blend"]["source"]["files"][0]["sha256"]
+    assert json.loads((tmp_path / "results/data/bench/aime24.card.json").read_text())["rows"] == 2
