@@ -46,11 +46,15 @@ def test_missing_step_count_for_a_domain():
 
 
 def test_snakemake_stops_before_any_job(tmp_path):
+    config = copy.deepcopy(DEFAULT)
+    config["grpo"]["steps"]["math"] = -3
     bad = tmp_path / "bad.yaml"
-    bad.write_text("grpo:\n  steps: {math: -3, code: 1, science: 1, instruct: 1, mixed: 1}\n")
+    bad.write_text(yaml.safe_dump(config))
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(bad)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(bad),
+         "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode != 0
     assert "grpo.steps.math" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()  # stopped before any job

@@ -1,3 +1,4 @@
 from mixmerge.cli import main
 
-main()
+if __name__ == "__main__":  # worker processes (forkserver) import this module as __mp_main__
+    main()

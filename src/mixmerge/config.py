@@ -53,3 +53,11 @@ def load(path: str | Path) -> dict:
 
 def reward_settings(config: dict) -> dict:
     return dict(config.get("reward", {}))
+
+
+def overlay(base: dict, changes: dict) -> dict:
+    """A copy of ``base`` with ``changes`` merged in key by key (nested dicts merged, other values replaced)."""
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = overlay(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out

@@ -8,7 +8,7 @@ import time
 
 from mixmerge.rows import read_rows
 from mixmerge.scoring import score_many
-from mixmerge.training import last_checkpoint, save_final, set_threads
+from mixmerge.training import resume_point, save_final, set_threads
 
 
 def make_reward_fn(domain: str, settings: dict):
@@ -111,6 +111,6 @@ def train_grpo(node: str, model_dir: str, train_files: dict[str, str], cfg: dict
         train_dataset=dataset,
         processing_class=tokenizer,
     )
-    trainer.train(resume_from_checkpoint=last_checkpoint(checkpoint_dir))
+    trainer.train(resume_from_checkpoint=resume_point(checkpoint_dir))
     save_final(trainer, tokenizer, out_dir, {"node": node, "parents": [model_dir], "domains": sorted(train_files),
                                              "config": cfg, "reward": reward, "steps": steps, "seed": seed}, started)

@@ -5,7 +5,7 @@ import random
 import time
 
 from mixmerge.rows import read_rows
-from mixmerge.training import last_checkpoint, save_final, set_threads
+from mixmerge.training import resume_point, save_final, set_threads
 
 
 def sft_examples(train_files: dict[str, str], per_domain: int, format_fraction: float, seed: int) -> list[dict]:
@@ -59,7 +59,7 @@ def train_sft(base: str, train_files: dict[str, str], cfg: dict, seed: int, thre
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(examples),
                          processing_class=tokenizer)
-    trainer.train(resume_from_checkpoint=last_checkpoint(checkpoint_dir))
+    trainer.train(resume_from_checkpoint=resume_point(checkpoint_dir))
     save_final(trainer, tokenizer, out_dir, {"node": "sft", "parents": [base], "config": cfg, "seed": seed,
                                              "examples": len(examples)}, started)
 

@@ -23,6 +23,16 @@ def last_checkpoint(checkpoint_dir: str | Path) -> str | None:
     return str(max(done, key=lambda p: int(p.name.split("-")[1])))
 
 
+def resume_point(checkpoint_dir: str | Path) -> str | None:
+    """The checkpoint to resume from, announced on stderr (None: start from scratch)."""
+    import sys
+
+    found = last_checkpoint(checkpoint_dir)
+    print(f"mixmerge: resuming from {found}" if found else f"mixmerge: no checkpoint in {checkpoint_dir}, starting",
+          file=sys.stderr, flush=True)
+    return found
+
+
 def write_card(out_dir: str | Path, **fields) -> None:
     """Provenance card beside a model: parents, config slice, steps, wall time."""
     out_dir = Path(out_dir)

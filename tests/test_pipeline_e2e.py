@@ -1,0 +1,100 @@
+"""The whole DAG, end to end, on the CI-sized config: every stage really runs (tiny model, few steps)."""
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from mixmerge.config import overlay
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"),
+           "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("grid")
+    config = overlay(yaml.safe_load((ROOT / "config/config.yaml").read_text()),
+                     yaml.safe_load((ROOT / "tests/ci_config.yaml").read_text()))
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake(workdir)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    return workdir, config
+
+
+def test_every_cell_present_and_valid(grid):
+    workdir, config = grid
+    nodes = ["base", "sft", *[f"rl-{d}" for d in config["domains"]], "rl-mixed",
+             *[f"merge-{m}" for m in config["merges"]]]
+    main = pd.read_csv(workdir / "results/report/main_table.csv", index_col=0)
+    assert list(main.index) == list(config["benchmarks"])
+    for node in nodes:
+        for metric in ("strict", "lenient"):
+            column = main[f"{node}:{metric}"]
+            assert column.notna().all(), (node, metric)
+            assert ((column >= 0) & (column <= 1)).all(), (node, metric)
+        for bench in config["benchmarks"]:
+            items = (workdir / f"results/eval/{node}/{bench}.jsonl").read_text().splitlines()
+            assert len(items) == config["data"]["eval_per_domain"]
+            assert all(len(json.loads(line)["samples"]) == config["benchmarks"][bench]["k"] for line in items)
+    merge = pd.read_csv(workdir / "results/report/merge_table.csv", index_col=0)
+    assert set(f"merge-{m}" for m in config["merges"]) <= set(merge.index)
+    assert not merge.isna().any().any()
+    transfer = pd.read_csv(workdir / "results/report/transfer_matrix.csv", index_col=0)
+    assert not transfer.isna().any().any()
+    compute = pd.read_csv(workdir / "results/report/compute_table.csv")
+    for node in ["sft", *[f"rl-{d}" for d in config["domains"]], "rl-mixed"]:
+        wall = compute.loc[compute["node"] == node, "wall_seconds"]
+        assert len(wall) == 1 and wall.iloc[0] > 0 and not math.isnan(wall.iloc[0]), node
+    for merge_name in config["merges"]:
+        record = json.loads((workdir / f"results/models/merge-{merge_name}/merge_record.json").read_text())
+        assert record["seed"] == config["merge_seed"] and record["dtype"] == "float32"
+        assert (workdir / f"results/models/merge-{merge_name}/mergekit_config.yml").exists()
+    assert "rl-mixed" in (workdir / "results/report/report.md").read_text()
+
+
+def test_mixed_run_logs_a_reward_curve_per_domain(grid):
+    workdir, config = grid
+    log = json.loads((workdir / "results/models/rl-mixed/train_log.json").read_text())
+    keys = set().union(*(entry.keys() for entry in log))
+    for domain in config["domains"]:
+        assert f"rewards/{domain}_reward/mean" in keys
+
+
+def test_one_cell_reruns_alone(grid):
+    workdir, _ = grid
+    assert "Nothing to be done" in snakemake(workdir, "-n").stdout
+    target = "results/eval/merge-ties/math.json"
+    (workdir / target).unlink()
+    dry = snakemake(workdir, "-n", target)
+    assert dry.returncode == 0
+    assert "evaluate        1" in dry.stdout.replace("\t", " ") or "evaluate 1" in " ".join(dry.stdout.split())
+    assert "grpo" not in dry.stdout.split("Job stats:")[1] and "sft" not in dry.stdout.split("Job stats:")[1]
+    run = snakemake(workdir, target)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (workdir / target).exists()
+
+
+def test_interrupted_training_resumes_from_checkpoint(grid):
+    """Rerunning a training job whose checkpoints remain resumes from the newest one, not from scratch."""
+    workdir, config = grid
+    steps = config["grpo"]["steps"]["math"]
+    assert (workdir / f"results/checkpoints/rl-math/checkpoint-{steps}").is_dir()
+    cmd = [sys.executable, "-m", "mixmerge", "grpo", "--node", "rl-math", "--model", "results/models/sft",
+           "--train", "math=results/data/math/train.parquet", "--settings", json.dumps(config["grpo"]),
+           "--reward", json.dumps(config["reward"]), "--steps", str(steps + 1), "--threads", "1",
+           "--out", "results/models/rl-math-longer", "--checkpoints", "results/checkpoints/rl-math"]
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"resuming from results/checkpoints/rl-math/checkpoint-{steps}" in proc.stderr
+    card = json.loads((workdir / "results/models/rl-math-longer/mixmerge_card.json").read_text())
+    assert card["global_step"] == steps + 1
