@@ -22,6 +22,10 @@ NODES = ["base", "sft"] + EXPERTS + ["rl-mixed"] + MERGE_NODES
 MIXMERGE = f"{sys.executable} -m mixmerge"
 REPO = Path(workflow.basedir).parent
 LAUNCH = config.get("launch", {})
+# With --sdm conda a rule's shell runs in its env (workflow/envs/): use that env's python, with mixmerge
+# from this checkout; otherwise the interpreter running Snakemake.
+USE_CONDA = "conda" in {str(m).lower() for m in workflow.deployment_settings.deployment_method}
+PYTHON = ["env", f"PYTHONPATH={REPO / 'src'}", "python"] if USE_CONDA else [sys.executable]
 
 
 def launcher(stage, distributed=False):
@@ -29,7 +33,7 @@ def launcher(stage, distributed=False):
     ``distributed`` runs N > 1 processes under ``accelerate launch`` with the ZeRO config."""
     import shlex
 
-    parts = [sys.executable, "-m", "mixmerge.launch", "--gpus", str(config["gpus"][stage]), "--job", stage,
+    parts = [*PYTHON, "-m", "mixmerge.launch", "--gpus", str(config["gpus"][stage]), "--job", stage,
              "--lease-dir", LAUNCH.get("lease_dir", ".snakemake/gpu_leases"),
              "--lease-wait-s", str(LAUNCH.get("lease_wait_s", 600))]
     if distributed:

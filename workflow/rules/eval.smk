@@ -14,6 +14,8 @@ rule evaluate:
     threads: 1
     resources:
         gpu=config["gpus"]["eval"],
+    conda:
+        "../envs/eval.yaml"
     log:
         "logs/eval/{node}/{benchmark}.log",
     benchmark:

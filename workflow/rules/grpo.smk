@@ -17,6 +17,8 @@ rule grpo:
     threads: config["threads"]
     resources:
         gpu=config["gpus"]["grpo"],
+    conda:
+        "../envs/train.yaml"
     log:
         "logs/grpo/rl-{rl}.log",
     benchmark:

@@ -11,6 +11,8 @@ rule merge:
         params=lambda w: as_json(MERGES[w.merge]["params"]),
     resources:
         gpu=config["gpus"]["merge"],
+    conda:
+        "../envs/merge.yaml"
     log:
         "logs/merge/merge-{merge}.log",
     benchmark:

@@ -11,6 +11,8 @@ rule sft:
     threads: config["threads"]
     resources:
         gpu=config["gpus"]["sft"],
+    conda:
+        "../envs/train.yaml"
     log:
         "logs/sft.log",
     benchmark:
