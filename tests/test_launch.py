@@ -60,6 +60,7 @@ def test_rules_launch_with_the_configured_gpus():
     assert shell_of(text, "eval").startswith("--gpus 1 --job eval")
     assert "--accelerate-config" not in shell_of(text, "eval")  # generation: one process, vLLM spans the GPUs
     assert shell_of(text, "merge").startswith("--gpus 0 ")
+    assert "--lease-wait-s 900" in shell_of(text, "eval")  # the launch block reaches the launcher
 
 
 def test_tiny_cpu_grid_asks_for_no_gpus():
