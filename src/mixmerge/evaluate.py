@@ -46,7 +46,8 @@ def evaluate(model_dir: str, node: str, bench_name: str, bench: dict, eval_file:
 
     started = time.time()
     rows = read_rows(eval_file)
-    backend = make_backend(eval_cfg["backend"], model_dir, eval_cfg["batch_size"], eval_cfg["seed"], threads)
+    backend = make_backend(eval_cfg["backend"], model_dir, eval_cfg["batch_size"], eval_cfg["seed"], threads,
+                           eval_cfg.get("vllm"))
     k = bench["k"]
     progress = lambda done, total: print(f"[{node}/{bench_name}] generated {done}/{total} prompts",  # noqa: E731
                                          file=sys.stderr, flush=True)

@@ -69,7 +69,8 @@ class HFBackend:
         return Sample(self.tokenizer.decode(ids, skip_special_tokens=True), reason, len(ids))
 
 
-def make_backend(name: str, model_dir: str, batch_size: int, seed: int, threads: int | None = None):
+def make_backend(name: str, model_dir: str, batch_size: int, seed: int, threads: int | None = None,
+                 vllm_options: dict | None = None):
     if name == "auto":
         name = "vllm" if _vllm_usable() else "hf"
     if name == "hf":
@@ -77,7 +78,7 @@ def make_backend(name: str, model_dir: str, batch_size: int, seed: int, threads:
     if name == "vllm":
         from mixmerge.vllm_backend import VLLMBackend
 
-        return VLLMBackend(model_dir, seed)
+        return VLLMBackend(model_dir, seed, vllm_options)
     raise ValueError(f"config key 'eval.backend': unknown backend {name!r} (hf, vllm, auto)")
 
 

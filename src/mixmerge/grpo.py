@@ -6,6 +6,7 @@ import json
 import random
 import time
 
+from mixmerge.distributed import world_size
 from mixmerge.rows import read_rows
 from mixmerge.scoring import score_many
 from mixmerge.training import resume_point, save_final, set_threads
@@ -40,22 +41,44 @@ def rl_dataset_rows(train_files: dict[str, str], seed: int) -> list[dict]:
     return rows
 
 
+VLLM_COLOCATE_KEYS = ("vllm_gpu_memory_utilization", "vllm_tensor_parallel_size", "vllm_max_model_length",
+                      "vllm_enable_sleep_mode")
+VLLM_SERVER_KEYS = ("vllm_server_base_url", "vllm_server_host", "vllm_server_port", "vllm_server_timeout")
+
+
+def vllm_grpo_kwargs(cfg: dict, world: int) -> dict:
+    """GRPOConfig's vLLM fields from the ``grpo`` config block: rollouts in vLLM colocated with training (each
+    process holds an engine on its own GPU) or on a separate ``vllm serve`` / ``trl vllm-serve`` server."""
+    if not cfg.get("use_vllm"):
+        return {}
+    mode = cfg.get("vllm_mode", "colocate")
+    out = {"use_vllm": True, "vllm_mode": mode,
+           "vllm_importance_sampling_correction": cfg.get("importance_sampling_correction", False)}
+    if out["vllm_importance_sampling_correction"]:
+        out["vllm_importance_sampling_mode"] = cfg.get("importance_sampling_mode", "token_truncate")
+        out["vllm_importance_sampling_clip_max"] = cfg.get("importance_sampling_cap", 2.0)
+    keys = VLLM_COLOCATE_KEYS if mode == "colocate" else VLLM_SERVER_KEYS
+    out.update({key: cfg[key] for key in keys if cfg.get(key) is not None})
+    if mode == "colocate":
+        out.setdefault("vllm_gpu_memory_utilization", 0.3)
+        tp = out.get("vllm_tensor_parallel_size", 1)
+        if world % tp:
+            raise ValueError(f"config key 'grpo.vllm_tensor_parallel_size': {tp} does not divide the {world} "
+                             "training processes")
+    return out
+
+
 def grpo_config(cfg: dict, steps: int, checkpoint_dir: str, seed: int):
     from trl import GRPOConfig
 
-    import torch
-
     completions_per_step = cfg["prompts_per_step"] * cfg["num_generations"]
-    world = max(torch.cuda.device_count(), 1) if cfg.get("use_vllm") else 1
+    world = world_size()  # processes started by accelerate launch (1 for a plain process)
     per_device = cfg.get("per_device_prompts", cfg["prompts_per_step"]) * cfg["num_generations"] // world
+    if per_device == 0 or completions_per_step % (per_device * world):
+        raise ValueError(f"config key 'grpo.prompts_per_step': {completions_per_step} completions per step do not "
+                         f"split evenly over {world} processes")
     accumulation = max(completions_per_step // (per_device * world), 1)
-    extra = {}
-    if cfg.get("use_vllm"):
-        extra = {"use_vllm": True, "vllm_mode": cfg.get("vllm_mode", "colocate"),
-                 "vllm_gpu_memory_utilization": cfg.get("vllm_gpu_memory_utilization", 0.3),
-                 "vllm_importance_sampling_correction": cfg.get("importance_sampling_correction", False),
-                 "vllm_importance_sampling_mode": cfg.get("importance_sampling_mode", "token_truncate"),
-                 "vllm_importance_sampling_cap": cfg.get("importance_sampling_cap", 2.0)}
+    extra = vllm_grpo_kwargs(cfg, world)
     return GRPOConfig(
         output_dir=checkpoint_dir,
         max_steps=steps,

@@ -49,34 +49,72 @@ def to_markdown(table: pd.DataFrame, caption: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def gpu_hours(wall_seconds: float, gpus: int) -> float:
+    """A node's cost: its benchmark wall time x the GPUs it held."""
+    return wall_seconds * gpus / 3600
+
+
+def bench_wall(path: Path) -> float:
+    """Wall seconds from a Snakemake benchmark file (the mean when the rule was benchmarked with repeats)."""
+    return float(pd.read_csv(path, sep="\t")["s"].mean())
+
+
+COMPUTE_STAGES = [("sft", "sft.tsv", "sft"), ("grpo", "*.tsv", "grpo"), ("merge", "*.tsv", "merge")]
+
+
 def compute_table(bench_dir: str | Path, config: dict) -> pd.DataFrame:
-    """Wall seconds per node from Snakemake ``benchmark:`` files; GPU-hours = wall time x the rule's GPUs."""
+    """Wall seconds per node from Snakemake ``benchmark:`` files; GPU-hours = wall time x the rule's GPUs
+    (``gpus.<stage>`` of the config the grid ran with). Values are unrounded; outputs round them."""
     gpus = config.get("gpus", {})
     rows = []
-    for rule, node_glob, gpu_key in [("sft", "sft.tsv", "sft"), ("grpo", "*.tsv", "grpo"), ("merge", "*.tsv", "merge")]:
+    for rule, node_glob, gpu_key in COMPUTE_STAGES:
         for path in sorted(Path(bench_dir, rule).glob(node_glob)):
-            wall = float(pd.read_csv(path, sep="\t")["s"].iloc[-1])
-            n_gpus = int(gpus.get(gpu_key, 0))
-            rows.append({"node": path.stem, "stage": rule, "wall_seconds": round(wall, 1), "gpus": n_gpus,
-                         "gpu_hours": round(wall * n_gpus / 3600, 3)})
+            rows.append({"node": path.stem, "stage": rule, "wall_seconds": bench_wall(path),
+                         "gpus": int(gpus.get(gpu_key, 0))})
     for path in sorted(Path(bench_dir, "eval").glob("*/*.tsv")):
-        wall = float(pd.read_csv(path, sep="\t")["s"].iloc[-1])
-        n_gpus = int(gpus.get("eval", 0))
-        rows.append({"node": f"eval:{path.parent.name}/{path.stem}", "stage": "eval", "wall_seconds": round(wall, 1),
-                     "gpus": n_gpus, "gpu_hours": round(wall * n_gpus / 3600, 3)})
-    return pd.DataFrame(rows, columns=["node", "stage", "wall_seconds", "gpus", "gpu_hours"])
+        rows.append({"node": f"eval:{path.parent.name}/{path.stem}", "stage": "eval", "wall_seconds": bench_wall(path),
+                     "gpus": int(gpus.get("eval", 0))})
+    frame = pd.DataFrame(rows, columns=["node", "stage", "wall_seconds", "gpus"])
+    frame["gpu_hours"] = [gpu_hours(w, g) for w, g in zip(frame["wall_seconds"], frame["gpus"])]
+    return frame
 
 
 def mix_vs_experts(compute: pd.DataFrame, experts: list[str]) -> dict:
+    """rl-mixed's cost over the summed cost of the per-domain experts (the study: 2166.4 / 6524.8 GPU-hours
+    = 33.2%). NaN where a side is missing or costs nothing (e.g. GPU-hours of a CPU-only grid)."""
     by_node = compute.set_index("node")
-    expert_wall = sum(float(by_node.loc[e, "wall_seconds"]) for e in experts if e in by_node.index)
-    mixed = float(by_node.loc["rl-mixed", "wall_seconds"]) if "rl-mixed" in by_node.index else math.nan
-    expert_gpuh = sum(float(by_node.loc[e, "gpu_hours"]) for e in experts if e in by_node.index)
-    mixed_gpuh = float(by_node.loc["rl-mixed", "gpu_hours"]) if "rl-mixed" in by_node.index else math.nan
-    return {"mixed_wall_seconds": mixed, "experts_wall_seconds": expert_wall,
-            "mixed_over_experts_wall": mixed / expert_wall if expert_wall else math.nan,
-            "mixed_gpu_hours": mixed_gpuh, "experts_gpu_hours": expert_gpuh,
-            "mixed_over_experts_gpu_hours": mixed_gpuh / expert_gpuh if expert_gpuh else math.nan}
+    missing = [e for e in experts + ["rl-mixed"] if e not in by_node.index]
+
+    def ratio(column: str) -> tuple[float, float, float]:
+        if missing:
+            return math.nan, math.nan, math.nan
+        mixed = float(by_node.loc["rl-mixed", column])
+        summed = sum(float(by_node.loc[e, column]) for e in experts)
+        return mixed, summed, (mixed / summed if summed else math.nan)
+
+    mixed_wall, experts_wall, wall_ratio = ratio("wall_seconds")
+    mixed_gpuh, experts_gpuh, gpuh_ratio = ratio("gpu_hours")
+    return {"mixed_wall_seconds": mixed_wall, "experts_wall_seconds": experts_wall,
+            "mixed_over_experts_wall": wall_ratio, "mixed_gpu_hours": mixed_gpuh, "experts_gpu_hours": experts_gpuh,
+            "mixed_over_experts_gpu_hours": gpuh_ratio, "missing_nodes": missing}
+
+
+def _pct(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{100 * x:.1f}%"
+
+
+def compute_markdown(compute: pd.DataFrame, ratio: dict) -> str:
+    shown = compute.round({"wall_seconds": 1, "gpu_hours": 3}).set_index("node")
+    text = to_markdown(shown, "Compute per node (Snakemake benchmark files; GPU-hours = wall time x GPUs)")
+    by_stage = compute.groupby("stage", sort=False)["gpu_hours"].sum()
+    text += "\nGPU-hours by stage: " + ", ".join(f"{stage} {hours:.2f}" for stage, hours in by_stage.items()) + "\n"
+    if ratio["missing_nodes"]:
+        return text + f"\nrl-mixed vs experts: n/a (no benchmark for {', '.join(ratio['missing_nodes'])})\n"
+    text += (f"\nrl-mixed / sum of the experts: GPU-hours {ratio['mixed_gpu_hours']:.2f} / "
+             f"{ratio['experts_gpu_hours']:.2f} = {_pct(ratio['mixed_over_experts_gpu_hours'])} (the study: "
+             f"2166.4 / 6524.8 = 33.2%); wall time {ratio['mixed_wall_seconds']:.0f} s / "
+             f"{ratio['experts_wall_seconds']:.0f} s = {_pct(ratio['mixed_over_experts_wall'])}\n")
+    return text
 
 
 def rl_checks(frame: pd.DataFrame, config: dict) -> list[dict]:
@@ -147,12 +185,9 @@ def build_report(config: dict, eval_dir: str, bench_dir: str, out: str) -> None:
     (out_dir / "transfer_matrix.md").write_text(transfer_md)
 
     compute = compute_table(bench_dir, config)
-    compute.to_csv(out_dir / "compute_table.csv", index=False)
+    compute.round({"wall_seconds": 1, "gpu_hours": 4}).to_csv(out_dir / "compute_table.csv", index=False)
     ratio = mix_vs_experts(compute, order["experts"])
-    compute_md = to_markdown(compute.set_index("node"), "Compute per node (Snakemake benchmark files)")
-    compute_md += (f"\nrl-mixed wall time / sum of the experts' = {ratio['mixed_wall_seconds']:.0f} s / "
-                   f"{ratio['experts_wall_seconds']:.0f} s = {100 * ratio['mixed_over_experts_wall']:.1f}% "
-                   f"(GPU-hours ratio: {100 * ratio['mixed_over_experts_gpu_hours']:.1f}%; the study: 33.2%)\n")
+    compute_md = compute_markdown(compute, ratio)
     (out_dir / "compute_table.md").write_text(compute_md)
 
     plot(strict, out_dir / "main_table.png")

@@ -5,6 +5,8 @@ import json
 import time
 from pathlib import Path
 
+from mixmerge.distributed import check_full_weights
+
 
 def set_threads(threads: int) -> None:
     import torch
@@ -44,7 +46,10 @@ def save_final(trainer, tokenizer, out_dir: str | Path, card: dict, started: flo
     """Write the final model via a temporary directory, so an interrupted save never looks complete."""
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".partial")
-    trainer.save_model(str(tmp))
+    trainer.save_model(str(tmp))  # every rank: under ZeRO-3 this gathers the shards into plain safetensors
+    if not trainer.is_world_process_zero():
+        return
+    check_full_weights(tmp)
     tokenizer.save_pretrained(str(tmp))
     history = [e for e in trainer.state.log_history]
     (tmp / "train_log.json").write_text(json.dumps(history, indent=1))

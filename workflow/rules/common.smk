@@ -20,6 +20,40 @@ MERGE_NODES = [f"merge-{name}" for name in MERGES]
 BENCHMARKS = list(config["benchmarks"])
 NODES = ["base", "sft"] + EXPERTS + ["rl-mixed"] + MERGE_NODES
 MIXMERGE = f"{sys.executable} -m mixmerge"
+REPO = Path(workflow.basedir).parent
+LAUNCH = config.get("launch", {})
+# With --sdm conda a rule's shell runs in its env (workflow/envs/): use that env's python, with mixmerge
+# from this checkout; otherwise the interpreter running Snakemake.
+USE_CONDA = "conda" in {str(m).lower() for m in workflow.deployment_settings.deployment_method}
+PYTHON = ["env", f"PYTHONPATH={REPO / 'src'}", "python"] if USE_CONDA else [sys.executable]
+
+
+def launcher(stage, distributed=False):
+    """Command prefix for a stage on its GPUs (``gpus.<stage>``): leases devices locally, and with
+    ``distributed`` runs N > 1 processes under ``accelerate launch`` with the ZeRO config."""
+    import shlex
+
+    parts = [*PYTHON, "-m", "mixmerge.launch", "--gpus", str(config["gpus"][stage]), "--job", stage,
+             "--lease-dir", LAUNCH.get("lease_dir", ".snakemake/gpu_leases"),
+             "--lease-wait-s", str(LAUNCH.get("lease_wait_s", 600))]
+    if distributed:
+        parts += ["--accelerate-config", str(REPO / LAUNCH.get("accelerate_config", "config/accelerate/zero3.yaml"))]
+    return " ".join(shlex.quote(p) for p in parts) + " --"
+
+
+RUN_SFT = launcher("sft", distributed=True)
+RUN_GRPO = launcher("grpo", distributed=True)
+RUN_MERGE = launcher("merge")
+RUN_EVAL = launcher("eval")
+
+
+def model_output(path, stage):
+    """A model directory output; write-protected once written when the stage runs on GPUs (or when
+    ``launch.protect_models`` says so), so a finished GPU job is never silently overwritten."""
+    protect = LAUNCH.get("protect_models")
+    if protect is None:
+        protect = config["gpus"][stage] > 0
+    return protected(directory(path)) if protect else directory(path)
 
 wildcard_constraints:
     domain="|".join(DOMAINS),

@@ -14,12 +14,14 @@ rule evaluate:
     threads: 1
     resources:
         gpu=config["gpus"]["eval"],
+    conda:
+        "../envs/eval.yaml"
     log:
         "logs/eval/{node}/{benchmark}.log",
     benchmark:
         "benchmarks/eval/{node}/{benchmark}.tsv"
     shell:
-        "{MIXMERGE} eval --model {params.model} --node {wildcards.node} --benchmark {wildcards.benchmark} "
+        "{RUN_EVAL} eval --model {params.model} --node {wildcards.node} --benchmark {wildcards.benchmark} "
         "--bench {params.bench:q} --data {input.data} --eval-settings {params.settings:q} "
         "--reward {params.reward:q} --threads {threads} --out-jsonl {output.jsonl} --out-json {output.summary} "
         "> {log} 2>&1"

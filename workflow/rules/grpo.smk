@@ -4,7 +4,7 @@ rule grpo:
         model=node_model_input("sft"),
         train=lambda w: list(train_files(rl_domains(w)).values()),
     output:
-        directory("results/models/rl-{rl}"),
+        model_output("results/models/rl-{rl}", "grpo"),
     wildcard_constraints:
         rl="|".join(DOMAINS + ["mixed"]),
     params:
@@ -17,11 +17,13 @@ rule grpo:
     threads: config["threads"]
     resources:
         gpu=config["gpus"]["grpo"],
+    conda:
+        "../envs/train.yaml"
     log:
         "logs/grpo/rl-{rl}.log",
     benchmark:
         "benchmarks/grpo/rl-{rl}.tsv"
     shell:
-        "{MIXMERGE} grpo --node rl-{wildcards.rl} --model {params.model} --train {params.train} "
+        "{RUN_GRPO} grpo --node rl-{wildcards.rl} --model {params.model} --train {params.train} "
         "--settings {params.settings:q} --reward {params.reward:q} --steps {params.steps} --seed {config[seed]} "
         "--threads {threads} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"

@@ -3,7 +3,7 @@ rule sft:
         base=model_dir("base"),
         train=list(train_files(DOMAINS).values()),
     output:
-        directory("results/models/sft"),
+        model_output("results/models/sft", "sft"),
     params:
         settings=as_json(config["sft"]),
         train=train_args(DOMAINS),
@@ -11,10 +11,12 @@ rule sft:
     threads: config["threads"]
     resources:
         gpu=config["gpus"]["sft"],
+    conda:
+        "../envs/train.yaml"
     log:
         "logs/sft.log",
     benchmark:
         "benchmarks/sft/sft.tsv"
     shell:
-        "{MIXMERGE} sft --base {input.base} --train {params.train} --settings {params.settings:q} "
+        "{RUN_SFT} sft --base {input.base} --train {params.train} --settings {params.settings:q} "
         "--seed {config[seed]} --threads {threads} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# GPU check: run the CI-sized grid (tests/ci_config.yaml) on CUDA with the HF generate backend, in a scratch
+# directory, and print where the time went. Target: under 5 minutes on one modern GPU.
+#
+#   scripts/gpu_check.sh            # needs an environment with CUDA torch: pip install -e ".[gpu]"
+#   scripts/gpu_check.sh --dry-run  # no GPU needed: check the wiring (snakemake -n) only
+#
+# Environment: PYTHON (interpreter, default python3), CI_CONFIG (default tests/ci_config.yaml),
+# GPU_CHECK_DIR (scratch directory, default a new temporary one), GPU_CHECK_BUDGET_S (default 300).
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PYTHON:-python3}
+CI_CONFIG=$(realpath "${CI_CONFIG:-$REPO/tests/ci_config.yaml}")
+BUDGET=${GPU_CHECK_BUDGET_S:-300}
+DRY=0
+[ "${1:-}" = "--dry-run" ] && DRY=1
+[ -f "$CI_CONFIG" ] || { echo "gpu_check: $CI_CONFIG not found" >&2; exit 2; }
+export PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}"
+
+if [ "$DRY" = 1 ]; then
+  NGPU=1
+else
+  NGPU=$("$PY" -c "import torch; print(torch.cuda.device_count())")
+  [ "$NGPU" -ge 1 ] || { echo "gpu_check: torch sees no CUDA device" >&2; exit 2; }
+  "$PY" -c "import torch; print('gpu_check:', torch.cuda.device_count(), 'x', torch.cuda.get_device_name(0), \
+'| torch', torch.__version__, '| CUDA', torch.version.cuda)"
+fi
+
+WORK=${GPU_CHECK_DIR:-$(mktemp -d -t mixmerge-gpu-check.XXXXXX)}
+mkdir -p "$WORK"
+ln -sfn "$REPO/config" "$WORK/config"   # the Snakefile's configfile: config/config.yaml, relative to the workdir
+cat > "$WORK/gpu.yaml" <<'EOF'
+gpus: {sft: 1, grpo: 1, merge: 0, eval: 1}
+grpo: {use_vllm: false}
+eval: {backend: hf}
+EOF
+SNAKE=("$PY" -m snakemake -s "$REPO/workflow/Snakefile" --directory "$WORK"
+       --configfile "$CI_CONFIG" "$WORK/gpu.yaml" --cores all --resources "gpu=$NGPU")
+echo "gpu_check: workdir $WORK, $NGPU GPU(s), budget ${BUDGET}s"
+
+if [ "$DRY" = 1 ]; then
+  "${SNAKE[@]}" -n -p > "$WORK/dry_run.txt"
+  grep -q -- "mixmerge.launch --gpus 1 --job grpo" "$WORK/dry_run.txt" \
+    || { echo "gpu_check: GRPO jobs are not launched on 1 GPU" >&2; exit 1; }
+  grep -c "^rule " "$WORK/dry_run.txt" | sed 's/^/gpu_check: dry run OK, jobs: /'
+  exit 0
+fi
+
+START=$(date +%s)
+"${SNAKE[@]}"
+ELAPSED=$(( $(date +%s) - START ))
+
+"$PY" - "$WORK" "$ELAPSED" "$BUDGET" <<'EOF'
+import json, re, sys
+from pathlib import Path
+
+import pandas as pd
+
+work, elapsed, budget = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+rows = []
+for tsv in sorted((work / "benchmarks").rglob("*.tsv")):
+    rows.append({"stage": tsv.relative_to(work / "benchmarks").parts[0], "job": tsv.stem,
+                 "wall_s": float(pd.read_csv(tsv, sep="\t")["s"].mean())})
+jobs = pd.DataFrame(rows)
+print(jobs.groupby("stage")["wall_s"].agg(["count", "sum", "max"]).round(1).to_string())
+devices = set()
+for log in (work / "logs").rglob("*.log"):
+    m = re.search(r"\[launch\] job '(\w+)': CUDA_VISIBLE_DEVICES=([^ ]*)", log.read_text(errors="replace"))
+    if m and m.group(1) in ("sft", "grpo", "eval"):
+        devices.add(m.group(2))
+backends = {json.loads(p.read_text())["backend"] for p in (work / "results/eval").glob("*/*.json")}
+report = work / "results/report/compute_table.md"
+print(f"devices used by GPU jobs: {sorted(devices)}; eval backends: {sorted(backends)}")
+print(report.read_text().splitlines()[-1] if report.exists() else "no report")
+ok = elapsed <= budget and "" not in devices and devices and backends == {"hf"}
+print(f"gpu_check: total {elapsed} s (budget {budget} s): {'PASS' if ok else 'FAIL'}")
+sys.exit(0 if ok else 1)
+EOF
