@@ -65,9 +65,9 @@ def test_every_cell_present_and_valid(grid):
 def test_mixed_run_logs_a_reward_curve_per_domain(grid):
     workdir, config = grid
     log = json.loads((workdir / "results/models/rl-mixed/train_log.json").read_text())
-    keys = set().union(*(entry.keys() for entry in log))
     for domain in config["domains"]:
-        assert f"rewards/{domain}_reward/mean" in keys
+        values = [e[f"rewards/{domain}_reward/mean"] for e in log if e.get(f"rewards/{domain}_reward/mean") is not None]
+        assert values and all(0.0 <= v <= 1.0 for v in values), domain
 
 
 def test_one_cell_reruns_alone(grid):

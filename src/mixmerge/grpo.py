@@ -12,21 +12,20 @@ from mixmerge.scoring import score_many
 from mixmerge.training import resume_point, save_final, set_threads
 
 
-def make_reward_fn(domain: str, settings: dict):
-    """A TRL reward function scoring only ``domain``'s rows (None elsewhere, which TRL ignores)."""
+def make_reward_fn(name: str, settings: dict):
+    """A TRL reward function scoring only domain ``name``'s rows (None elsewhere, which TRL ignores)."""
 
     def reward(completions, domain, verifier, **kwargs):
-        domains = domain
         texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
-        mine = [i for i, d in enumerate(domains) if d == domain]
-        scores = score_many([domain] * len(mine), [texts[i] for i in mine],
+        mine = [i for i, d in enumerate(domain) if d == name]
+        scores = score_many([name] * len(mine), [texts[i] for i in mine],
                             [json.loads(verifier[i]) for i in mine], settings)
         out: list[float | None] = [None] * len(texts)
         for i, s in zip(mine, scores):
             out[i] = s
         return out
 
-    reward.__name__ = f"{domain}_reward"
+    reward.__name__ = f"{name}_reward"
     return reward
 
 

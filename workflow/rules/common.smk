@@ -63,7 +63,7 @@ wildcard_constraints:
 
 
 def as_json(obj):
-    return json.dumps(obj, sort_keys=True)
+    return json.dumps(obj)
 
 
 def model_dir(node):

@@ -9,8 +9,7 @@ from mixmerge.domains.math import held_out
 
 NAME = "science"
 LETTERS = "ABCD"
-INSTRUCTION = ("Answer the following multiple choice question. The last line of your response should be "
-               "of the form 'Answer: $LETTER' where LETTER is one of ABCD.")
+INSTRUCTION = "Answer the multiple choice question. End with 'Answer: $LETTER' (one of ABCD)."
 VARIANTS = 12  # distinct distractor/order draws per fact; the split is taken over (fact, variant)
 
 
