@@ -90,7 +90,7 @@ def cmd_eval(a) -> None:
 def cmd_report(a) -> None:
     from mixmerge.report import build_report
 
-    build_report(a.config, a.eval_dir, a.bench_dir, a.out)
+    build_report(a.config, a.eval_dir, a.bench_dir, a.out, a.models_dir)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -177,6 +177,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--config", type=_json, required=True)
     s.add_argument("--eval-dir", default="results/eval")
     s.add_argument("--bench-dir", default="benchmarks")
+    s.add_argument("--models-dir", default="results/models")
     s.add_argument("--out", default="results/report")
     s.set_defaults(fn=cmd_report)
     return p

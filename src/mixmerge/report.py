@@ -156,7 +156,23 @@ def plot(strict: pd.DataFrame, out: Path) -> None:
     plt.close()
 
 
-def build_report(config: dict, eval_dir: str, bench_dir: str, out: str) -> None:
+def merge_records(models_dir: str | Path, merge_nodes: list[str]) -> pd.DataFrame:
+    """Which merge each node is (mergekit's own or study-exact), its parameters, and its notes, e.g. that the
+    study's global TIES trims nothing for an expert whose delta is >= 80% exact zeros."""
+    rows = []
+    for node in merge_nodes:
+        path = Path(models_dir) / node / "merge_record.json"
+        if not path.exists():
+            continue
+        record = json.loads(path.read_text())
+        params = ", ".join(f"{k}={v}" for k, v in sorted(record.get("params", {}).items()))
+        rows.append({"node": node, "family": record.get("family"), "method": record.get("method"),
+                     "params": params, "seed": record.get("seed"), "dtype": record.get("dtype"),
+                     "notes": "; ".join(record.get("notes", [])) or ""})
+    return pd.DataFrame(rows, columns=["node", "family", "method", "params", "seed", "dtype", "notes"])
+
+
+def build_report(config: dict, eval_dir: str, bench_dir: str, out: str, models_dir: str = "results/models") -> None:
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     frame = load_summaries(eval_dir)
@@ -199,7 +215,11 @@ def build_report(config: dict, eval_dir: str, bench_dir: str, out: str) -> None:
         for c in checks
     ]
     (out_dir / "rl_checks.json").write_text(json.dumps(checks, indent=2))
+    merges = merge_records(models_dir, order["merges"])
+    merges.to_csv(out_dir / "merge_records.csv", index=False)
+    merges_md = to_markdown(merges.set_index("node"), "Merge nodes: family (mergekit = stock mergekit method; "
+                            "study = the study's exact semantics), parameters, notes")
     report = ["# mixmerge report", "", main_md, "![avg@k per model and benchmark](main_table.png)", "",
               "## Does RL help? (gain over SFT on the strict reward; SE = combined standard error)", "",
-              *check_lines, "", merge_md, transfer_md, compute_md]
+              *check_lines, "", merge_md, merges_md, transfer_md, compute_md]
     (out_dir / "report.md").write_text("\n".join(report))

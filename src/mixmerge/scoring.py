@@ -10,9 +10,9 @@ def _score_item(domain: str, completion: str, verifier: dict, settings: dict, le
 
 
 def item_timeout(settings: dict) -> float:
-    """Worst case for one item: the math timeout, or every code test's wall limit."""
+    """Worst case for one item: the math timeout, or every selected code test's wall limit."""
     limits = settings.get("sandbox_limits", {})
-    code_wall = float(limits.get("wall_s", 10)) * min(int(settings.get("max_tests", 20)), 20)
+    code_wall = float(limits.get("wall_s", 10)) * int(settings.get("max_tests", 20))
     return max(float(settings.get("math_timeout_s", 10)), code_wall) + 5
 
 

@@ -35,14 +35,16 @@ def train_sft(base: str, train_files: dict[str, str], cfg: dict, seed: int, thre
     examples = sft_examples(train_files, cfg["examples_per_domain"], cfg["format_fraction"], seed)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype="float32")
+    optional = {key: cfg[key] for key in ("num_train_epochs", "warmup_ratio", "lr_scheduler_kwargs", "adam_beta1",
+                                          "adam_beta2") if cfg.get(key) is not None}
     args = SFTConfig(
         output_dir=checkpoint_dir,
-        max_steps=cfg["max_steps"],
+        max_steps=cfg.get("max_steps", -1),  # -1: train for num_train_epochs
         per_device_train_batch_size=cfg["per_device_train_batch_size"],
         gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
         learning_rate=cfg["learning_rate"],
         lr_scheduler_type=cfg["lr_scheduler_type"],
-        warmup_steps=cfg["warmup_steps"],
+        warmup_steps=cfg.get("warmup_steps", 0),
         weight_decay=cfg["weight_decay"],
         max_length=cfg["max_length"],
         save_steps=cfg["save_steps"],
@@ -56,6 +58,7 @@ def train_sft(base: str, train_files: dict[str, str], cfg: dict, seed: int, thre
         report_to="none",
         disable_tqdm=False,
         use_cpu=not _has_cuda(),
+        **optional,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(examples),
                          processing_class=tokenizer)

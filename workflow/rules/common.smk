@@ -144,4 +144,5 @@ def report_outputs():
 
 
 REPORT_FILES = ["main_table.csv", "main_table.md", "merge_table.csv", "merge_table.md", "transfer_matrix.csv",
-                "transfer_matrix.md", "compute_table.csv", "compute_table.md", "report.md"]
+                "transfer_matrix.md", "compute_table.csv", "compute_table.md", "merge_records.csv", "main_table.png",
+                "report.md"]
