@@ -76,3 +76,20 @@ def test_rows_roundtrip_and_errors(tmp_path):
         write_rows([bad], tmp_path / "z.parquet")
     with pytest.raises(FileNotFoundError, match="missing.parquet"):
         read_rows(tmp_path / "missing.parquet")
+
+
+@pytest.mark.parametrize("name", DOMAINS)
+def test_strict_implies_lenient(name):
+    """evaluate.py scores leniently only what failed strictly; that is sound only if strict => lenient."""
+    rows = get_domain(name).generate(8, 4, "eval")
+    variants = []
+    for r in rows:
+        sol = r["solution"]
+        variants += [sol, sol + "<|im_end|>", "<think>a</think>b" + sol, sol.replace("\n</think>\n", "</think> "),
+                     sol + "\nAnswer: A", sol + " extra words, here."]
+    domains = [name] * len(variants)
+    verifiers = [r["verifier"] for r in rows for _ in range(6)]
+    strict = score_many(domains, variants, verifiers, {})
+    lenient = score_many(domains, variants, verifiers, {}, lenient=True)
+    assert any(strict)
+    assert all(lv == 1.0 for sv, lv in zip(strict, lenient) if sv == 1.0)

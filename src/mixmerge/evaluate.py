@@ -57,7 +57,13 @@ def evaluate(model_dir: str, node: str, bench_name: str, bench: dict, eval_file:
     texts = [s.text for _, s in flat]
     verifiers = [r["verifier"] for r, _ in flat]
     strict = score_many(domains, texts, verifiers, reward)
-    lenient = score_many(domains, texts, verifiers, reward, lenient=True)
+    # Strictly right implies leniently right (same answer, format too): score only the rest leniently.
+    redo = [i for i, s in enumerate(strict) if s < 1.0]
+    redone = score_many([domains[i] for i in redo], [texts[i] for i in redo], [verifiers[i] for i in redo],
+                        reward, lenient=True)
+    lenient = list(strict)
+    for i, s in zip(redo, redone):
+        lenient[i] = s
     items = []
     for i, (row, group) in enumerate(zip(rows, samples)):
         scored = [
