@@ -28,14 +28,16 @@ fi
 
 WORK=${GPU_CHECK_DIR:-$(mktemp -d -t mixmerge-gpu-check.XXXXXX)}
 mkdir -p "$WORK"
-ln -sfn "$REPO/config" "$WORK/config"   # the Snakefile's configfile: config/config.yaml, relative to the workdir
 cat > "$WORK/gpu.yaml" <<'EOF'
 gpus: {sft: 1, grpo: 1, merge: 0, eval: 1}
 grpo: {use_vllm: false}
 eval: {backend: hf}
 EOF
+# A --configfile replaces config/config.yaml, so write one complete file: default + CI sizes + GPU settings.
+PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m mixmerge config --base "$REPO/config/config.yaml" \
+  --overlay "$CI_CONFIG" --overlay "$WORK/gpu.yaml" --out "$WORK/config.yaml"
 SNAKE=("$PY" -m snakemake -s "$REPO/workflow/Snakefile" --directory "$WORK"
-       --configfile "$CI_CONFIG" "$WORK/gpu.yaml" --cores all --resources "gpu=$NGPU")
+       --configfile "$WORK/config.yaml" --cores all --resources "gpu=$NGPU")
 echo "gpu_check: workdir $WORK, $NGPU GPU(s), budget ${BUDGET}s"
 
 if [ "$DRY" = 1 ]; then

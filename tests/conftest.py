@@ -35,3 +35,19 @@ class Timer:
 @pytest.fixture
 def timer():
     return Timer()
+
+
+def complete_config(overlay_path, out_path):
+    """config/config.yaml with an overlay merged in (a --configfile replaces the default, so tests that change a
+    few keys write a complete file)."""
+    from pathlib import Path
+
+    import yaml
+
+    from mixmerge.config import overlay
+
+    root = Path(__file__).resolve().parents[1]
+    merged = overlay(yaml.safe_load((root / "config/config.yaml").read_text()),
+                     yaml.safe_load(Path(overlay_path).read_text()))
+    Path(out_path).write_text(yaml.safe_dump(merged, sort_keys=False))
+    return out_path

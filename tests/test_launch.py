@@ -52,8 +52,11 @@ def shell_of(text: str, stage: str) -> str:
     return match.group(1)
 
 
-def test_rules_launch_with_the_configured_gpus():
-    text = dry_run_shell("--configfile", "tests/fixtures/gpu_overlay.yaml")
+def test_rules_launch_with_the_configured_gpus(tmp_path):
+    from conftest import complete_config
+
+    config = complete_config(REPO / "tests/fixtures/gpu_overlay.yaml", tmp_path / "gpu.yaml")
+    text = dry_run_shell("--configfile", str(config))
     assert shell_of(text, "grpo").startswith("--gpus 8 --job grpo")
     assert "--accelerate-config " + ZERO3 in shell_of(text, "grpo")
     assert shell_of(text, "sft").startswith("--gpus 4 --job sft")

@@ -76,8 +76,10 @@ def check_grpo_submission(text: str, config: dict) -> str:
     return line
 
 
-def test_gpu_fixture_renders_and_grpo_asks_for_its_gpus():
-    text = dry_run(OVERLAY)
+def test_gpu_fixture_renders_and_grpo_asks_for_its_gpus(tmp_path):
+    from conftest import complete_config
+
+    text = dry_run(complete_config(OVERLAY, tmp_path / "gpu.yaml"))
     line = check_grpo_submission(text, yaml.safe_load(OVERLAY.read_text()))
     assert "--gpus=8" in line
     assert job_resources(text, "evaluate")["gpu"] == 1

@@ -87,6 +87,19 @@ def cmd_eval(a) -> None:
     print(json.dumps(summary))
 
 
+def cmd_config(a) -> None:
+    import yaml
+
+    from mixmerge.config import overlay, validate
+
+    merged = yaml.safe_load(open(a.base))
+    for path in a.overlay:
+        merged = overlay(merged, yaml.safe_load(open(path)) or {})
+    validate(merged)
+    with open(a.out, "w") as f:
+        yaml.safe_dump(merged, f, sort_keys=False)
+
+
 def cmd_report(a) -> None:
     from mixmerge.report import build_report
 
@@ -172,6 +185,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out-jsonl", required=True)
     s.add_argument("--out-json", required=True)
     s.set_defaults(fn=cmd_eval)
+
+    s = sub.add_parser("config", help="write a complete config: a base file with overlays merged in, validated")
+    s.add_argument("--base", default="config/config.yaml")
+    s.add_argument("--overlay", action="append", default=[])
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_config)
 
     s = sub.add_parser("report", help="tables from the eval summaries and benchmark files")
     s.add_argument("--config", type=_json, required=True)
