@@ -137,9 +137,14 @@ def test_paper_dag_renders_every_cell_fast():
     assert "gpu=8" in gpus["grpo"] and "gpu=1" in gpus["evaluate"] and "gpu=0" in gpus["merge"]
 
 
-def test_tiny_dag_unchanged():
+def test_tiny_dag_has_every_node_and_cell():
+    import yaml
+
+    tiny = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    nodes = 2 + len(tiny["domains"]) + 1 + len(tiny["merges"])
     text, _ = dry_run()
-    assert job_counts(text)["total"] == 71
+    # base, 4 data preps, sft, 5 GRPO runs, merges, every node x benchmark, report, all
+    assert job_counts(text)["total"] == 1 + 4 + 1 + 5 + len(tiny["merges"]) + nodes * len(tiny["benchmarks"]) + 2
 
 
 def test_real_data_rules_run_on_fixtures(tmp_path):

@@ -25,7 +25,7 @@ def grid(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("grid")
     config = overlay(yaml.safe_load((ROOT / "config/config.yaml").read_text()),
                      yaml.safe_load((ROOT / "tests/ci_config.yaml").read_text()))
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     proc = snakemake(workdir)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     return workdir, config
