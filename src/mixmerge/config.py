@@ -56,10 +56,6 @@ def load(path: str | Path) -> dict:
     return validate(yaml.safe_load(Path(path).read_text()))
 
 
-def reward_settings(config: dict) -> dict:
-    return dict(config.get("reward", {}))
-
-
 def overlay(base: dict, changes: dict) -> dict:
     """A copy of ``base`` with ``changes`` merged in key by key (nested dicts merged, other values replaced)."""
     out = dict(base)
