@@ -51,3 +51,16 @@ def complete_config(overlay_path, out_path):
                      yaml.safe_load(Path(overlay_path).read_text()))
     Path(out_path).write_text(yaml.safe_dump(merged, sort_keys=False))
     return out_path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def bare_nltk():
+    """NLTK sees only the project's own punkt_tab, as on CI, whatever NLTK data this machine has installed."""
+    import nltk
+
+    from mixmerge import nltk_offline
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(nltk.data, "path", [nltk_offline.ensure_punkt()])
+    yield
+    patch.undo()

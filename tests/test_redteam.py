@@ -171,9 +171,9 @@ def test_mcq_listing_every_letter():
 def test_ifeval_empty_and_huge(timer):
     ids = ["punctuation:no_comma", "language:response_language"]
     kwargs = [{}, {"language": "en"}]
-    assert not nltk_offline.ifeval_all_followed("", ids, kwargs)
-    assert not nltk_offline.ifeval_all_followed("   \n", ids, kwargs)
+    assert not nltk_offline.all_instructions_followed("", ids, kwargs)
+    assert not nltk_offline.all_instructions_followed("   \n", ids, kwargs)
     with timer:
-        nltk_offline.ifeval_all_followed("word " * 20000, ids + ["length_constraints:number_sentences"],
+        nltk_offline.all_instructions_followed("word " * 20000, ids + ["length_constraints:number_sentences"],
                                          kwargs + [{"num_sentences": 2, "relation": "less than"}])
     assert timer.elapsed < 3

@@ -103,8 +103,8 @@ BENCHMARKS = {
     "aime25": ({"loader": "aime", "source": {"path": str(FIX / "aime25.jsonl")}}, 2, {}),
     "gpqa": ({"loader": "gpqa", "seed": 0, "source": {"path": str(FIX / "gpqa_diamond.csv")}}, 2, {}),
     "ifeval": ({"loader": "ifeval", "source": {"path": str(FIX / "ifeval.jsonl")}}, 2, {}),
-    "ifbench": ({"loader": "ifbench", "source": {"path": str(FIX / "ifbench.jsonl")}}, 1,
-                {"unsupported_instruction_id": 1}),
+    "ifbench": ({"loader": "ifbench", "source": {"path": str(FIX / "ifbench.jsonl")}}, 2,
+                {"unsupported_instruction_id": 2}),
     "lcb": ({"loader": "livecodebench", "release": "release_v2", "date_from": "2024-08-01", "date_to": "2025-02-01",
              "skip_bad_rows": True, "source": {"path": str(FIX / "livecodebench")}}, 2,
             {"before_date_window": 1, "after_date_window": 1}),
@@ -174,9 +174,16 @@ def test_gpqa_shuffle_is_seeded_per_item():
     assert any(o[0]["prompt"] != first[0]["prompt"] for o in other)
 
 
+def test_ifbench_card_names_ids_without_nltk_data(prepared):
+    assert prepared["ifbench"][2]["unsupported_instruction_ids"] == {
+        "ratio:stop_words (needs NLTK data corpora/stopwords)": 1,
+        "words:start_verb (needs NLTK data taggers/averaged_perceptron_tagger_eng)": 1}
+
+
 def test_ifbench_error_mode_names_the_ids():
     spec = {**BENCHMARKS["ifbench"][0], "on_unsupported": "error"}
-    with pytest.raises(DataError, match=r"row 0: field 'instruction_id_list'.*count:conjunctions"):
+    with pytest.raises(DataError, match=r"row 2: field 'instruction_id_list'.*"
+                                       r"ratio:stop_words \(needs NLTK data corpora/stopwords\)"):
         load_benchmark("ifbench", spec)
 
 

@@ -1,12 +1,13 @@
-"""IFEval strict checking fully offline.
+"""IFEval and IFBench strict checking fully offline.
 
-lm-eval's IFEval utilities call ``nltk.download("punkt_tab")`` at import when the data is missing (which fails
+lm-eval's IFEval utilities (and the IFBench checkers) call ``nltk.download("punkt_tab")`` at import when the data is missing (which fails
 offline and leaves sentence counting broken). No package ships ``punkt_tab``, so the project writes the four
 files of an untrained Punkt model itself, with an abbreviation list, and puts the directory on NLTK's path
-before lm-eval's IFEval module is imported; with the data present that import downloads nothing.
+before the checker modules are imported; with the data present that import downloads nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
@@ -52,28 +53,75 @@ def ensure_punkt(data_dir: str | None = None) -> str:
     return data_dir
 
 
+# IFBench checkers that need NLTK data nobody can write by hand (a word list, a trained tagger). They are
+# supported only where that data is installed (``python -m nltk.downloader stopwords averaged_perceptron_tagger_eng``
+# into a directory on ``NLTK_DATA``); elsewhere their items are dropped and counted, never scored 0.
+NLTK_RESOURCES = {
+    "ratio:stop_words": "corpora/stopwords",
+    "words:start_verb": "taggers/averaged_perceptron_tagger_eng",
+}
 _registry = None
 
 
+@contextlib.contextmanager
+def _no_downloads():
+    """Both checker libraries call ``nltk.download`` at import for missing data: on an offline node that waits on
+    the network, and what it would fetch is either written here (punkt_tab) or checked per id (NLTK_RESOURCES)."""
+    import nltk
+    download = nltk.download
+    nltk.download = lambda *args, **kwargs: False
+    try:
+        yield
+    finally:
+        nltk.download = download
+
+
 def instruction_registry() -> dict:
-    """lm-eval's ``INSTRUCTION_DICT`` (id -> checker class), imported with the offline data in place."""
+    """Instruction id -> checker class: lm-eval's IFEval registry plus IFBench's (``if-verifiable``, a port of
+    ``allenai/IFBench``'s checkers), imported with the offline data in place. The two sets share no id."""
     global _registry
     if _registry is None:
         ensure_punkt()
         import nltk
         nltk.data.find("tokenizers/punkt_tab/english/")  # raises LookupError rather than downloading
-        from lm_eval.tasks.ifeval.instructions_registry import INSTRUCTION_DICT
+        with _no_downloads():
+            from lm_eval.tasks.ifeval.instructions_registry import INSTRUCTION_DICT as ifeval
+            from if_verifiable.ifbench.instructions_registry import INSTRUCTION_DICT as ifbench
+        shared = set(ifeval) & set(ifbench)
+        if shared:
+            raise RuntimeError(f"IFEval and IFBench checkers share instruction ids {sorted(shared)}")
         import langdetect
         langdetect.DetectorFactory.seed = 0  # its language guesses are random otherwise
-        _registry = INSTRUCTION_DICT
+        _registry = {**ifeval, **ifbench}
     return _registry
+
+
+def missing_nltk_data(instruction_id: str) -> str | None:
+    """The NLTK resource this checker needs and this machine lacks, else None."""
+    resource = NLTK_RESOURCES.get(instruction_id)
+    if resource is None:
+        return None
+    import nltk
+    try:
+        nltk.data.find(resource)
+    except LookupError:
+        return resource
+    return None
+
+
+def is_supported(instruction_id: str) -> bool:
+    return instruction_id in instruction_registry() and missing_nltk_data(instruction_id) is None
 
 
 def _checker(instruction_id: str, kwargs: dict | None, prompt: str):
     """A configured checker; errors here come from the data (ids, kwargs), never from model output."""
     registry = instruction_registry()
     if instruction_id not in registry:
-        raise KeyError(f"unknown IFEval instruction id {instruction_id!r}")
+        raise KeyError(f"unknown instruction id {instruction_id!r} (neither IFEval nor IFBench)")
+    missing = missing_nltk_data(instruction_id)
+    if missing:  # without it the checker would fail every response
+        raise LookupError(f"instruction {instruction_id!r} needs the NLTK data {missing!r}; install it into a "
+                          "directory on NLTK_DATA")
     checker = registry[instruction_id](instruction_id)
     checker.build_description(**{k: v for k, v in (kwargs or {}).items() if v is not None})
     args = checker.get_instruction_args()
@@ -82,8 +130,8 @@ def _checker(instruction_id: str, kwargs: dict | None, prompt: str):
     return checker
 
 
-def ifeval_all_followed(response: str, instruction_ids: list[str], kwargs: list[dict], prompt: str = "") -> bool:
-    """Prompt-level strict IFEval: True iff every instruction is followed (an empty response fails).
+def all_instructions_followed(response: str, instruction_ids: list[str], kwargs: list[dict], prompt: str = "") -> bool:
+    """Prompt-level strict IFEval/IFBench: True iff every instruction is followed (an empty response fails).
 
     Never raises on model output; unknown ids or kwargs that do not fit (data problems) raise."""
     if len(kwargs) != len(instruction_ids):
@@ -96,6 +144,6 @@ def ifeval_all_followed(response: str, instruction_ids: list[str], kwargs: list[
             if not checker.check_following(response):
                 return False
         except Exception as exc:  # a checker choking on odd output means the instruction was not followed
-            log.debug("IFEval checker %s raised on the response: %r", instruction_id, exc)
+            log.debug("instruction checker %s raised on the response: %r", instruction_id, exc)
             return False
     return True

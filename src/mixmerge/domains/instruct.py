@@ -82,5 +82,5 @@ def score(completion: str, verifier: dict, *, lenient: bool = False, settings: d
     text = final_answer(completion, require_think=settings.get("require_think", True) and not lenient)
     if text is None or not text.strip():
         return 0.0
-    ok = nltk_offline.ifeval_all_followed(text.strip(), verifier["instruction_id_list"], verifier["kwargs"])
+    ok = nltk_offline.all_instructions_followed(text.strip(), verifier["instruction_id_list"], verifier["kwargs"])
     return float(ok)

@@ -1,7 +1,7 @@
-"""Instruction ids and kwargs checked against the IFEval checker registry the instruct scorer uses.
+"""Instruction ids and kwargs checked against the checkers the instruct scorer uses (IFEval + IFBench).
 
-An id the registry lacks cannot be scored, so the row is dropped (counted per id in the data card) rather
-than scored 0; kwargs that the checker rejects are a bad row.
+An id that cannot be checked here (not in either registry, or its NLTK data is not installed) is dropped and
+counted per id in the data card rather than scored 0; kwargs that the checker rejects are a bad row.
 """
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ def clean_kwargs(rec: Record, kwargs: list) -> list[dict]:
     return out
 
 
+def unsupported_reason(instruction_id: str) -> str:
+    from mixmerge import nltk_offline
+
+    resource = nltk_offline.missing_nltk_data(instruction_id)
+    return f"{instruction_id} (needs NLTK data {resource})" if resource else instruction_id
+
+
 def check_instructions(rec: Record, ids: list, kwargs: list, unsupported: Counter) -> dict | Dropped:
     from mixmerge import nltk_offline
 
@@ -29,12 +36,12 @@ def check_instructions(rec: Record, ids: list, kwargs: list, unsupported: Counte
     if len(kwargs) != len(ids):
         raise rec.fail("kwargs", f"{len(kwargs)} entries for {len(ids)} instruction ids")
     kwargs = clean_kwargs(rec, kwargs)
-    missing = [i for i in ids if i not in nltk_offline.instruction_registry()]
+    missing = [unsupported_reason(i) for i in ids if not nltk_offline.is_supported(i)]
     if missing:
         unsupported.update(missing)
         return Dropped("unsupported_instruction_id")
     try:  # builds every checker with its kwargs; the probe response itself does not matter
-        nltk_offline.ifeval_all_followed("probe", ids, kwargs)
+        nltk_offline.all_instructions_followed("probe", ids, kwargs)
     except (KeyError, TypeError, ValueError) as err:
-        raise rec.fail("kwargs", f"rejected by the IFEval checkers: {err}") from None
+        raise rec.fail("kwargs", f"rejected by the instruction checkers: {err}") from None
     return {"instruction_id_list": list(ids), "kwargs": kwargs}

@@ -1,7 +1,7 @@
 """IFEval (``google/IFEval``) and IFBench (``allenai/IFBench_test``): ``key``, ``prompt``,
-``instruction_id_list``, ``kwargs``. Scored by the instruct scorer (lm-eval's IFEval checkers, prompt-level
-strict). IFBench's own checkers are not installed: an item with an id outside the registry is dropped and
-counted per id in the data card (never scored 0); ``on_unsupported: error`` makes that an error instead."""
+``instruction_id_list``, ``kwargs``. Scored by the instruct scorer, prompt-level strict, with lm-eval's IFEval
+checkers or IFBench's. An item with an id that cannot be checked here (unknown, or its NLTK data missing) is
+dropped and counted per id in the data card (never scored 0); ``on_unsupported: error`` makes that an error."""
 from __future__ import annotations
 
 from collections import Counter
