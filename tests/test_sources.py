@@ -43,11 +43,13 @@ def test_blend_maps_subsets_rewrites_and_filters(tmp_path, word_tokenizer):
     rows = {d: read_rows(tmp_path / d / "train.parquet") for d in DOMAINS}
     assert {d: len(r) for d, r in rows.items()} == {"math": 3, "code": 1, "science": 1, "instruct": 2}
     blend = cards["math"]["blend"]
-    assert blend["rows_read"] == 13
-    assert blend["drops"] == {"answer_letter_outside_A-H": 1, "unsupported_instruction_id": 1,
+    assert blend["rows_read"] == 14
+    assert blend["drops"] == {"answer_letter_outside_A-H": 1, "gold_fails_math_check": 1,
+                              "unsupported_instruction_id": 1,
                               "subset_dropped:nano_v3_sft_profiled_structured_outputs": 1,
                               "subset_dropped:nano_v3_sft_profiled_workbench": 1}
     assert blend["duplicates_dropped"] == 1 and blend["unsupported_instruction_ids"] == {"keywords:start_end": 1}
+    assert blend["gold_fails_math_check_examples"] == [f"{FIX / 'nemotron_blend.jsonl'}:nano_v3_sft_profiled_dapo17k:7:line13: '{{0, 1'"]
     assert cards["math"]["filters"]["dropped_prompt_too_long"] == 1
     assert json.loads(card_path(tmp_path / "math" / "train.parquet").read_text())["rows"] == 3
     math = {r["id"]: r for r in rows["math"]}

@@ -88,6 +88,14 @@ def check_gold(gold: str) -> bool:
     return bool(workers.call_with_timeout(_gold_parses, (answer,), 10, default=False))
 
 
+def golds_self_verify(golds: list[str], timeout_s: float = 10) -> list[bool]:
+    """Does each gold answer, boxed as a response, score 1 against itself? A gold that fails (braces that break
+    the box, a parse that times out) can never be matched, so data prep drops it rather than train on a
+    reward that is always 0."""
+    scores = score_math_batch([(f"\\boxed{{{gold_answer(g)}}}", g) for g in golds], timeout_s)
+    return [s == 1.0 for s in scores]
+
+
 def _gold_parses(answer: str) -> bool:
     parsed = _parse(answer, 5 if threading.current_thread() is threading.main_thread() else None)
     return len(parsed) > 0

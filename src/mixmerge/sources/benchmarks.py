@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from mixmerge.rows import write_rows
-from mixmerge.sources import DataError, convert, dedupe, load_table, write_card
+from mixmerge.sources import DataError, convert, dedupe, drop_unverifiable_math, load_table, write_card
 from mixmerge.sources import aime, gpqa, hle, ifeval, livecodebench, mmlu_redux
 
 log = logging.getLogger(__name__)
@@ -40,10 +40,12 @@ def load_benchmark(name: str, spec: dict, *, cache_dir: str | None = None) -> tu
     table.require(columns)
     result = convert(table.records(), lambda rec: to_row(rec, spec, name), spec.get("skip_bad_rows", False))
     rows, duplicates = dedupe(result.rows)
+    checked = {"drops": dict(result.drops)}
+    rows = drop_unverifiable_math(rows, checked, table.description)
     if not rows:
         raise DataError(f"{table.description}: benchmark {name!r} has no usable rows "
-                        f"(drops: {dict(result.drops)}, unsupported instruction ids: {dict(unsupported)})")
-    card = {"benchmark": name, "loader": spec["loader"], "source": table.info, **result.card(),
+                        f"(drops: {checked['drops']}, unsupported instruction ids: {dict(unsupported)})")
+    card = {"benchmark": name, "loader": spec["loader"], "source": table.info, **result.card(), **checked,
             "duplicates_dropped": duplicates, "rows": len(rows),
             "rows_per_domain": dict(Counter(r["domain"] for r in rows)),
             "settings": {k: spec[k] for k in ("release", "date_from", "date_to", "seed", "keep_error_types",

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from mixmerge.sources import DataError, Dropped, Record, convert, dedupe, load_table, parse_json_line
+from mixmerge.sources import (DataError, Dropped, Record, convert, dedupe, drop_unverifiable_math, load_table,
+                              parse_json_line)
 
 HUB_ID = "nvidia/Nemotron-3-Nano-RL-Training-Blend"
 DROP = "drop"
@@ -143,8 +144,10 @@ def load_blend(spec: dict, domains: list[str], *, cache_dir: str | None = None) 
     to_row = BlendConverter(subsets, domains, table.description)
     result = convert(table.records(), to_row, spec.get("skip_bad_rows", False))
     rows, duplicates = dedupe(result.rows)
+    checked = {"drops": result.card()["drops"]}
+    rows = drop_unverifiable_math(rows, checked, table.description)
     by_domain = {d: [r for r in rows if r["domain"] == d] for d in domains}
-    card = {"source": table.info, "subsets": subsets, **result.card(),
+    card = {"source": table.info, "subsets": subsets, **result.card(), **checked,
             "converted_per_subset_before_dedupe": dict(sorted(to_row.per_subset.items())),
             "duplicates_dropped": duplicates,
             "unsupported_instruction_ids": dict(to_row.unsupported_ids.most_common()),
