@@ -91,6 +91,29 @@ def test_setup_matches_study():
     assert (PAPER["sft"]["warmup_ratio"], PAPER["sft"]["weight_decay"], PAPER["sft"]["adam_beta2"]) == (0.1, 0.1, 0.95)
 
 
+def test_sft_blend_matches_study():
+    blend = PAPER["data"]["sft_blend"]
+    assert blend["seed"] == 42
+    targets = {name: spec["target"] for name, spec in blend["sources"].items()}
+    assert targets == {"math_proofs": 335122, "math": 2950525, "science": 2263340, "code": 3927984,
+                       "chat": 4309780, "agent": 335122}
+    assert sum(targets.values()) == 14121873  # study.md §1.2, Table 1
+    assert PAPER["sft"]["num_train_epochs"] == 2 and PAPER["sft"]["adam_beta1"] == 0.9
+
+
+def test_sft_from_data_renders_its_nodes(tmp_path):
+    cfg = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    cfg["sft"]["enabled"] = True
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    text, _ = dry_run("--configfile", str(tmp_path / "cfg.yaml"))
+    counts = job_counts(text)
+    assert counts["sft_blend"] == 1 and counts["sft"] == 1
+    assert re.search(r"rule sft:.*?--chats results/data/sft/train.parquet", text, re.DOTALL)
+    del cfg["data"]["sft_blend"]
+    with pytest.raises(ConfigError, match=r"config key 'data.sft_blend'"):
+        validate(cfg)
+
+
 def test_bad_source_is_named():
     bad = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
     bad["benchmarks"]["aime24"]["source"] = {"hub_id": "math-ai/aime24", "splt": "test"}
@@ -164,15 +187,22 @@ def test_real_data_rules_run_on_fixtures(tmp_path):
     cfg["data"]["rl_blend"].update(source={"path": str(fixtures / "nemotron_blend.jsonl")},
                                    tokenizer=str(tmp_path / "tok"), max_prompt_tokens=200)
     cfg["benchmarks"]["aime24"]["source"] = {"path": str(fixtures / "aime24.jsonl")}
+    cfg["sft"]["enabled"] = True
+    cfg["data"]["sft_blend"].update(num_proc=1, sources={
+        name: {"source": {"path": str(fixtures / "sft_blend" / f"{name}.jsonl")}, "target": 2}
+        for name in ("math", "code", "chat")})
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "HF_DATASETS_CACHE": str(tmp_path / "cache")}
     out = subprocess.run([str(Path(sys.executable).with_name("snakemake")), "-s", str(ROOT / "workflow" / "Snakefile"),
                           "--directory", str(tmp_path), "--configfile", str(tmp_path / "cfg.yaml"), "--cores", "1",
-                          "results/data/bench/aime24.parquet", "results/data/math/train.parquet"],
+                          "results/data/bench/aime24.parquet", "results/data/math/train.parquet",
+                          "results/data/sft/train.parquet"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     card = json.loads((tmp_path / "results/data/math/train.card.json").read_text())
     assert card["rows"] == 3 and card["filters"]["dropped_prompt_too_long"] == 1
     assert card["blend"]["source"]["files"][0]["sha256"]
     assert json.loads((tmp_path / "results/data/bench/aime24.card.json").read_text())["rows"] == 2
+    sft = json.loads((tmp_path / "results/data/sft/train.card.json").read_text())
+    assert sft["rows_per_source"] == {"math": 2, "code": 2, "chat": 2}

@@ -45,6 +45,14 @@ def cmd_data_blend(a) -> None:
     print(json.dumps({d: c["rows"] for d, c in cards.items()}))
 
 
+def cmd_data_sft(a) -> None:
+    from mixmerge.sources.sft_blend import prepare_sft_blend
+
+    _log_info()
+    card = prepare_sft_blend(a.spec, a.out, cache_dir=a.cache_dir)
+    print(json.dumps(card["rows_per_source"]))
+
+
 def cmd_data_bench(a) -> None:
     from mixmerge.sources.benchmarks import prepare_benchmark
 
@@ -62,7 +70,8 @@ def _log_info() -> None:
 def cmd_sft(a) -> None:
     from mixmerge.sft import train_sft
 
-    train_sft(a.base, _files(a.train), a.settings, a.seed, a.threads, a.out, a.checkpoints)
+    train_sft(a.base, a.settings, a.seed, a.threads, a.out, a.checkpoints,
+              train_files=_files(a.train) if a.train else None, chats=a.chats)
 
 
 def cmd_grpo(a) -> None:
@@ -140,9 +149,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_data_bench)
 
+    s = sub.add_parser("data-sft", help="the SFT blend of chats (config data.sft_blend)")
+    s.add_argument("--spec", type=_json, required=True)
+    s.add_argument("--cache-dir", default=None)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_data_sft)
+
     s = sub.add_parser("sft", help="SFT warm-up (TRL SFTTrainer)")
     s.add_argument("--base", required=True)
-    s.add_argument("--train", nargs="+", required=True, metavar="DOMAIN=PATH")
+    data = s.add_mutually_exclusive_group(required=True)
+    data.add_argument("--train", nargs="+", metavar="DOMAIN=PATH", help="tiny domains' training rows")
+    data.add_argument("--chats", metavar="PATH", help="the prepared SFT blend (mixmerge data-sft)")
     s.add_argument("--settings", type=_json, required=True)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int, default=2)

@@ -38,9 +38,9 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     for name, bench in config["benchmarks"].items():
         if bench["domain"] not in config["domains"]:
             raise ConfigError(f"config key 'benchmarks.{name}.domain': {bench['domain']!r} is not in 'domains'")
-    if config["sft"]["enabled"] and config["data"]["source"] != "tiny":
-        raise ConfigError("config key 'sft.enabled': training SFT needs SFT rows (reference answers), which only "
-                          "the tiny data source has; set sft.enabled: false and sft.path to an SFT checkpoint")
+    if config["sft"]["enabled"] and config["data"]["source"] != "tiny" and not config["data"].get("sft_blend"):
+        raise ConfigError("config key 'data.sft_blend': sft.enabled with real data needs the SFT chats to train "
+                          "on; give data.sft_blend, or set sft.enabled: false and sft.path to an SFT checkpoint")
     if not config["sft"]["enabled"] and not config["sft"].get("path"):
         raise ConfigError("config key 'sft.path': sft.enabled is false, so sft.path must name an SFT checkpoint")
     from mixmerge.merge_methods import expand_merges

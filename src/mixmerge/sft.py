@@ -1,6 +1,8 @@
-"""SFT warm-up of the base on a blend of the domains (TRL SFTTrainer), stopped partly trained."""
+"""SFT of the base (TRL SFTTrainer): the tiny warm-up on the domains' reference answers, stopped partly trained,
+or the study's SFT blend of chats (``sources.sft_blend``) with the loss on assistant tokens only."""
 from __future__ import annotations
 
+import json
 import random
 import time
 
@@ -24,16 +26,44 @@ def sft_examples(train_files: dict[str, str], per_domain: int, format_fraction: 
     return examples
 
 
-def train_sft(base: str, train_files: dict[str, str], cfg: dict, seed: int, threads: int,
-              out_dir: str, checkpoint_dir: str) -> None:
+def tokenized_chats(path: str, tokenizer, num_proc: int | None = None):
+    """The SFT blend as ``input_ids`` + ``assistant_masks``, rendered by TRL's training chat template for this
+    tokenizer (the Qwen3 one renders reasoning and tool calls). Tokenized here rather than by SFTTrainer because
+    the chats' free-form tool schemas do not fit one Arrow schema; SFTTrainer turns the masks into labels."""
+    from datasets import load_dataset
+    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+
+    template = tokenizer.chat_template
+    if not has_generation_markers(template):
+        template = get_training_chat_template(tokenizer)
+    ds = load_dataset("parquet", data_files=str(path), split="train")
+
+    def tokenize(row: dict) -> dict:
+        out = tokenizer.apply_chat_template(
+            json.loads(row["messages"]), tools=json.loads(row["tools"]) if row["tools"] else None,
+            chat_template=template, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+        if 1 not in out["assistant_masks"]:
+            raise ValueError(f"{path}: row {row['id']!r}: the chat template marks no assistant tokens")
+        return {"input_ids": out["input_ids"], "assistant_masks": out["assistant_masks"]}
+
+    return ds.map(tokenize, remove_columns=ds.column_names, num_proc=num_proc, desc="tokenizing the SFT blend")
+
+
+def train_sft(base: str, cfg: dict, seed: int, threads: int, out_dir: str, checkpoint_dir: str, *,
+              train_files: dict[str, str] | None = None, chats: str | None = None) -> None:
+    """Train on the tiny domains' ``train_files`` or on the prepared SFT blend ``chats`` (one of the two)."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
     set_threads(threads)
     started = time.time()
-    examples = sft_examples(train_files, cfg["examples_per_domain"], cfg["format_fraction"], seed)
     tokenizer = AutoTokenizer.from_pretrained(base)
+    if chats:
+        dataset = tokenized_chats(chats, tokenizer, cfg.get("num_proc"))
+    else:
+        dataset = Dataset.from_list(sft_examples(train_files, cfg["examples_per_domain"], cfg["format_fraction"],
+                                                 seed))
     model = AutoModelForCausalLM.from_pretrained(base, dtype="float32")
     optional = {key: cfg[key] for key in ("num_train_epochs", "warmup_ratio", "lr_scheduler_kwargs", "adam_beta1",
                                           "adam_beta2") if cfg.get(key) is not None}
@@ -50,7 +80,7 @@ def train_sft(base: str, train_files: dict[str, str], cfg: dict, seed: int, thre
         save_steps=cfg["save_steps"],
         gradient_checkpointing=cfg["gradient_checkpointing"],
         bf16=cfg["bf16"],
-        completion_only_loss=True,
+        completion_only_loss=not chats,  # chats: the loss mask comes from assistant_masks
         logging_steps=25,
         save_total_limit=None,
         seed=seed,
@@ -60,11 +90,10 @@ def train_sft(base: str, train_files: dict[str, str], cfg: dict, seed: int, thre
         use_cpu=not _has_cuda(),
         **optional,
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(examples),
-                         processing_class=tokenizer)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
     trainer.train(resume_from_checkpoint=resume_point(checkpoint_dir))
     save_final(trainer, tokenizer, out_dir, {"node": "sft", "parents": [base], "config": cfg, "seed": seed,
-                                             "examples": len(examples)}, started)
+                                             "examples": len(dataset), "data": chats or train_files}, started)
 
 
 def _has_cuda() -> bool:

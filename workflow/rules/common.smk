@@ -83,6 +83,18 @@ def train_args(domains):
     return " ".join(f"{d}=results/data/{d}/train.parquet" for d in domains)
 
 
+SFT_CHATS = "results/data/sft/train.parquet"
+
+
+def sft_inputs():
+    """The tiny SFT trains on the domains' reference answers; with real data, on the SFT blend of chats."""
+    return [SFT_CHATS] if config["data"]["source"] != "tiny" else list(train_files(DOMAINS).values())
+
+
+def sft_data_args():
+    return f"--chats {SFT_CHATS}" if config["data"]["source"] != "tiny" else f"--train {train_args(DOMAINS)}"
+
+
 def rl_domains(wildcards):
     return DOMAINS if wildcards.rl == "mixed" else [wildcards.rl]
 

@@ -36,6 +36,20 @@ else:
             "{MIXMERGE} data-blend --spec {params.spec:q} --domains {params.domains} "
             "--tokenizer {params.tokenizer} {params.cache} --out-dir results/data > {log} 2>&1"
 
+    rule sft_blend:
+        output:
+            rows=SFT_CHATS,
+            card=SFT_CHATS.replace(".parquet", ".card.json"),
+        params:
+            spec=lambda w: as_json(config["data"]["sft_blend"]),
+            cache=cache_arg(),
+        log:
+            "logs/data_prep/sft_blend.log",
+        benchmark:
+            "benchmarks/data_prep/sft_blend.tsv"
+        shell:
+            "{MIXMERGE} data-sft --spec {params.spec:q} {params.cache} --out {output.rows} > {log} 2>&1"
+
     rule bench_prep:
         output:
             rows="results/data/bench/{benchmark}.parquet",

@@ -1,12 +1,12 @@
 rule sft:
     input:
         base=model_dir("base"),
-        train=list(train_files(DOMAINS).values()),
+        train=sft_inputs(),
     output:
         model_output("results/models/sft", "sft"),
     params:
         settings=as_json(config["sft"]),
-        train=train_args(DOMAINS),
+        data=sft_data_args(),
         checkpoints="results/checkpoints/sft",
     threads: config["threads"]
     resources:
@@ -18,5 +18,5 @@ rule sft:
     benchmark:
         "benchmarks/sft/sft.tsv"
     shell:
-        "{RUN_SFT} sft --base {input.base} --train {params.train} --settings {params.settings:q} "
+        "{RUN_SFT} sft --base {input.base} {params.data} --settings {params.settings:q} "
         "--seed {config[seed]} --threads {threads} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"

@@ -157,10 +157,13 @@ def load_table(spec: dict, *, cache_dir: str | None = None, text_lines: bool = F
                                    cache_dir=cache_dir)
         return Table(hub_id, [(hub_id, ds)], info)
     parts = []
+    splits = _as_list(spec.get("split")) or ["train"]
     for name in _as_list(spec.get("name")) or [None]:
-        ds = datasets.load_dataset(hub_id, name, split=spec.get("split", "train"), revision=revision,
-                                   data_files=patterns or None, cache_dir=cache_dir)
-        parts.append((f"{hub_id}" + (f"[{name}]" if name else ""), ds))
+        for split in splits:
+            ds = datasets.load_dataset(hub_id, name, split=split, revision=revision, data_files=patterns or None,
+                                       cache_dir=cache_dir)
+            label = ",".join(x for x in (name, split if len(splits) > 1 else None) if x)
+            parts.append((f"{hub_id}" + (f"[{label}]" if label else ""), ds))
     info["names"] = _as_list(spec.get("name")) or None
     return Table(hub_id, parts, info)
 
