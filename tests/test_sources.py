@@ -49,7 +49,8 @@ def test_blend_maps_subsets_rewrites_and_filters(tmp_path, word_tokenizer):
                               "subset_dropped:nano_v3_sft_profiled_structured_outputs": 1,
                               "subset_dropped:nano_v3_sft_profiled_workbench": 1}
     assert blend["duplicates_dropped"] == 1 and blend["unsupported_instruction_ids"] == {"keywords:start_end": 1}
-    assert blend["gold_fails_math_check_examples"] == [f"{FIX / 'nemotron_blend.jsonl'}:nano_v3_sft_profiled_dapo17k:7:line13: '{{0, 1'"]
+    where = f"{FIX / 'nemotron_blend.jsonl'}:nano_v3_sft_profiled_dapo17k:7:line13"
+    assert blend["gold_fails_math_check_examples"] == [f"{where}: '{{0, 1'"]
     assert cards["math"]["filters"]["dropped_prompt_too_long"] == 1
     assert json.loads(card_path(tmp_path / "math" / "train.parquet").read_text())["rows"] == 3
     math = {r["id"]: r for r in rows["math"]}

@@ -1,9 +1,10 @@
 """IFEval and IFBench strict checking fully offline.
 
-lm-eval's IFEval utilities (and the IFBench checkers) call ``nltk.download("punkt_tab")`` at import when the data is missing (which fails
-offline and leaves sentence counting broken). No package ships ``punkt_tab``, so the project writes the four
-files of an untrained Punkt model itself, with an abbreviation list, and puts the directory on NLTK's path
-before the checker modules are imported; with the data present that import downloads nothing.
+lm-eval's IFEval utilities (and the IFBench checkers) call ``nltk.download("punkt_tab")`` at import when the
+data is missing (which fails offline and leaves sentence counting broken). No package ships ``punkt_tab``, so
+the project writes the four files of an untrained Punkt model itself, with an abbreviation list, and puts the
+directory on NLTK's path before the checker modules are imported; with the data present that import downloads
+nothing.
 """
 from __future__ import annotations
 
@@ -54,8 +55,8 @@ def ensure_punkt(data_dir: str | None = None) -> str:
 
 
 # IFBench checkers that need NLTK data nobody can write by hand (a word list, a trained tagger). They are
-# supported only where that data is installed (``python -m nltk.downloader stopwords averaged_perceptron_tagger_eng``
-# into a directory on ``NLTK_DATA``); elsewhere their items are dropped and counted, never scored 0.
+# supported only where that data is installed (``python -m nltk.downloader -d DIR stopwords
+# averaged_perceptron_tagger_eng`` with DIR on ``NLTK_DATA``); elsewhere their items are dropped and counted.
 NLTK_RESOURCES = {
     "ratio:stop_words": "corpora/stopwords",
     "words:start_verb": "taggers/averaged_perceptron_tagger_eng",
@@ -130,7 +131,8 @@ def _checker(instruction_id: str, kwargs: dict | None, prompt: str):
     return checker
 
 
-def all_instructions_followed(response: str, instruction_ids: list[str], kwargs: list[dict], prompt: str = "") -> bool:
+def all_instructions_followed(response: str, instruction_ids: list[str], kwargs: list[dict],
+                              prompt: str = "") -> bool:
     """Prompt-level strict IFEval/IFBench: True iff every instruction is followed (an empty response fails).
 
     Never raises on model output; unknown ids or kwargs that do not fit (data problems) raise."""
