@@ -194,3 +194,16 @@ def test_written_rows_keep_the_contract(tmp_path, prepared):
     rows = prepared["hle"][0]
     write_rows(rows, tmp_path / "x.parquet")
     assert {r["domain"] for r in read_rows(tmp_path / "x.parquet")} == {"math", "science"}
+
+
+def test_hub_source_reads_every_listed_split(tmp_path):
+    from mixmerge.sources import load_table
+
+    repo, cache = tmp_path / "repo", str(tmp_path / "cache")  # a local dataset repo stands in for the hub
+    repo.mkdir()
+    (repo / "train.jsonl").write_text('{"q": "a"}\n{"q": "b"}\n')
+    (repo / "test.jsonl").write_text('{"q": "c"}\n')
+    table = load_table({"hub_id": str(repo), "split": ["train", "test"]}, cache_dir=cache)
+    assert [(where, len(ds)) for where, ds in table.parts] == [(f"{repo}[train]", 2), (f"{repo}[test]", 1)]
+    single = load_table({"hub_id": str(repo), "split": "test"}, cache_dir=cache)
+    assert [(where, len(ds)) for where, ds in single.parts] == [(str(repo), 1)]
