@@ -112,7 +112,7 @@ def load_source(name: str, spec: dict, rng, *, skip_bad_rows: bool, num_proc: in
     indices, how = sample_indices(len(kept), spec.get("target"), rng)
     sampled = kept.select(indices).select_columns(["messages", "tools", "source"])
     sampled = sampled.map(lambda _, i: {"id": f"{name}-{i}"}, with_indices=True, num_proc=num_proc)
-    bad = [e for e in ds.filter(lambda d: d == "bad_row", input_columns="drop")["error"][:MAX_BAD_EXAMPLES]]
+    bad = ds.filter(lambda drop: drop == "bad_row", input_columns="drop")["error"][:MAX_BAD_EXAMPLES]
     card = {"source": table.info, "rows_read": len(ds), "drops": {k: v for k, v in sorted(reasons.items()) if k},
             "skipped_bad_rows": reasons.get("bad_row", 0), "bad_row_examples": bad, "kept": len(kept),
             "target": spec.get("target"), "sampling": how, "rows": len(sampled),
