@@ -175,5 +175,25 @@ def test_ifeval_empty_and_huge(timer):
     assert not nltk_offline.all_instructions_followed("   \n", ids, kwargs)
     with timer:
         nltk_offline.all_instructions_followed("word " * 20000, ids + ["length_constraints:number_sentences"],
-                                         kwargs + [{"num_sentences": 2, "relation": "less than"}])
+                                               kwargs + [{"num_sentences": 2, "relation": "less than"}])
     assert timer.elapsed < 3
+
+
+HOSTILE_TEXTS = {"parens": "(" * 20000 + ")" * 20000, "quotes": "\"'" * 20000, "lines": "\n" * 50000,
+                 "emoji": "\U0001F600" * 20000, "combining": "a\u0301" * 20000, "csv": "a,b,c\n" * 10000}
+
+
+def test_ifbench_checkers_on_hostile_output(timer):
+    """Every IFBench checker gives a plain verdict on degenerate output: no exception, no runaway time."""
+    from if_verifiable.ifbench.instructions_registry import INSTRUCTION_DICT as ifbench
+
+    nltk_offline.instruction_registry()  # imports the checkers with downloads switched off
+    ids = [i for i in sorted(ifbench) if nltk_offline.is_supported(i)]
+    assert len(ids) == 56  # 58, less the two that need NLTK data this machine lacks
+    repeat = {"prompt_to_repeat": "Write a short story about a cat that learns to fly."}
+    with timer:
+        for instruction_id in ids:
+            kwargs = repeat if instruction_id in ("repeat:repeat_change", "repeat:repeat_span") else {}
+            for text in HOSTILE_TEXTS.values():
+                assert nltk_offline.all_instructions_followed(text, [instruction_id], [kwargs]) in (True, False)
+    assert timer.elapsed < 30  # about 1 s here; each call also runs under the scorer's per-item timeout
