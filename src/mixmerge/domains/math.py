@@ -1,4 +1,5 @@
-"""Math: arithmetic word problems (two-digit plus or minus one-digit, no carry); the answer is the last ``\\boxed{}``, checked with math-verify."""
+"""Math: arithmetic word problems (two-digit plus or minus one-digit, no carry); the answer is the last
+``\\boxed{}``, checked with math-verify."""
 from __future__ import annotations
 
 import hashlib

@@ -234,19 +234,19 @@ def write_card(path: str | Path, card: dict) -> None:
     path.write_text(json.dumps(card, indent=2, default=str) + "\n")
 
 
-def drop_unverifiable_math(rows: list[dict], card: dict, where: str) -> list[dict]:
-    """Math rows whose gold answer fails the math scorer's own check are dropped and counted in ``card``."""
+def drop_unverifiable_math(result: Converted, where: str) -> list[str]:
+    """Drop the math rows of ``result`` whose gold answer fails the math scorer's own check, counting them in its
+    drops; returns examples for the data card."""
     from mixmerge.mathcheck import golds_self_verify
 
-    math = [r for r in rows if r["domain"] == "math"]
-    if not math:
-        return rows
-    bad_ids = {r["id"] for r, ok in zip(math, golds_self_verify([r["verifier"]["answer"] for r in math])) if not ok}
-    if not bad_ids:
-        return rows
-    bad = [r for r in math if r["id"] in bad_ids]
-    card["drops"] = dict(sorted({**card["drops"], "gold_fails_math_check": len(bad)}.items()))
-    card["gold_fails_math_check_examples"] = [f"{r['source']}: {r['verifier']['answer']!r}" for r in bad[:5]]
+    math = [r for r in result.rows if r["domain"] == "math"]
+    bad = [r for r, ok in zip(math, golds_self_verify([r["verifier"]["answer"] for r in math])) if not ok]
+    if not bad:
+        return []
+    bad_rows = {id(r) for r in bad}
+    result.rows = [r for r in result.rows if id(r) not in bad_rows]
+    result.drops["gold_fails_math_check"] += len(bad)
+    examples = [f"{r['source']}: {r['verifier']['answer']!r}" for r in bad[:5]]
     log.warning("%s: %d math rows dropped: their gold answer does not score 1 against itself (e.g. %s)",
-                where, len(bad), card["gold_fails_math_check_examples"][0])
-    return [r for r in rows if r["id"] not in bad_ids]
+                where, len(bad), examples[0])
+    return examples

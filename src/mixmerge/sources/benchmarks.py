@@ -39,17 +39,18 @@ def load_benchmark(name: str, spec: dict, *, cache_dir: str | None = None) -> tu
     table = load_table(spec["source"], cache_dir=cache_dir, data_files=files, builder=builder)
     table.require(columns)
     result = convert(table.records(), lambda rec: to_row(rec, spec, name), spec.get("skip_bad_rows", False))
+    bad_golds = drop_unverifiable_math(result, table.description)
     rows, duplicates = dedupe(result.rows)
-    checked = {"drops": dict(result.drops)}
-    rows = drop_unverifiable_math(rows, checked, table.description)
     if not rows:
         raise DataError(f"{table.description}: benchmark {name!r} has no usable rows "
-                        f"(drops: {checked['drops']}, unsupported instruction ids: {dict(unsupported)})")
-    card = {"benchmark": name, "loader": spec["loader"], "source": table.info, **result.card(), **checked,
+                        f"(drops: {dict(result.drops)}, unsupported instruction ids: {dict(unsupported)})")
+    card = {"benchmark": name, "loader": spec["loader"], "source": table.info, **result.card(),
             "duplicates_dropped": duplicates, "rows": len(rows),
             "rows_per_domain": dict(Counter(r["domain"] for r in rows)),
             "settings": {k: spec[k] for k in ("release", "date_from", "date_to", "seed", "keep_error_types",
                                               "on_unsupported") if k in spec}}
+    if bad_golds:
+        card["gold_fails_math_check_examples"] = bad_golds
     if unsupported:
         card["unsupported_instruction_ids"] = dict(unsupported.most_common())
         log.warning("%s: %d items dropped for instruction ids outside the checker registry: %s", name,
