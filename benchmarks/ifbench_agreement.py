@@ -37,7 +37,7 @@ def follows(registry: dict, instruction_id: str, kwargs: dict, response: str):
 
 
 def main(root: Path) -> None:
-    from mixmerge import nltk_offline
+    from mixmerge.verifiers import nltk_offline
 
     ours = nltk_offline.instruction_registry()
     official = official_registry(root)

@@ -58,8 +58,8 @@ def peak_rss_mib() -> float:
 def child(task: str, root: Path) -> dict:
     """Runs in its own process; reports wall seconds and this process's peak RSS."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from mixmerge.checkpoints import CheckpointReader
-    from mixmerge.merging import run_merge_node
+    from mixmerge.merging.checkpoints import CheckpointReader
+    from mixmerge.merging.run import run_merge_node
 
     dirs = [root / "base"] + sorted(root.glob("expert*"))
     start = time.perf_counter()

@@ -10,9 +10,11 @@ import subprocess
 import sys
 import time
 
-from mixmerge import mathcheck, sandbox, workers
-from mixmerge.mcq import score_mcq
-from mixmerge.nltk_offline import ifeval_all_followed, instruction_registry
+from mixmerge.verifiers import mathcheck
+from mixmerge.verifiers import sandbox
+from mixmerge.verifiers import workers
+from mixmerge.verifiers.mcq import score_mcq
+from mixmerge.verifiers.nltk_offline import ifeval_all_followed, instruction_registry
 
 CODE = "n = int(input())\nprint(sum(range(n + 1)))"
 

@@ -54,7 +54,7 @@ echo "gpu_check: workdir $WORK, $NGPU GPU(s), budget ${BUDGET}s"
 
 if [ "$DRY" = 1 ]; then
   "${SNAKE[@]}" -n -p > "$WORK/dry_run.txt"
-  grep -q -- "mixmerge.launch --gpus 1 --job grpo" "$WORK/dry_run.txt" \
+  grep -q -- "mixmerge.compute.launch --gpus 1 --job grpo" "$WORK/dry_run.txt" \
     || { echo "gpu_check: GRPO jobs are not launched on 1 GPU" >&2; exit 1; }
   grep -c "^rule " "$WORK/dry_run.txt" | sed 's/^/gpu_check: dry run OK, jobs: /'
   exit 0

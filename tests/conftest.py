@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from mixmerge import sandbox
+from mixmerge.verifiers import sandbox
 
 
 def sandbox_pids() -> list[int]:
@@ -58,7 +58,7 @@ def bare_nltk():
     """NLTK sees only the project's own punkt_tab, as on CI, whatever NLTK data this machine has installed."""
     import nltk
 
-    from mixmerge import nltk_offline
+    from mixmerge.verifiers import nltk_offline
 
     patch = pytest.MonkeyPatch()
     patch.setattr(nltk.data, "path", [nltk_offline.ensure_punkt()])

@@ -5,8 +5,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from mixmerge.distributed import check_full_weights, world_size
-from mixmerge.report import compute_markdown, compute_table, gpu_hours, mix_vs_experts
+from mixmerge.training.distributed import check_full_weights, world_size
+from mixmerge.report.tables import compute_markdown, compute_table, gpu_hours, mix_vs_experts
 
 EXPERTS = ["rl-math", "rl-code", "rl-science", "rl-instruct"]
 # The study's Table 2 (GPU-hours on 8 GPUs per run): mixed 2166.4; the four experts sum to 6524.8.

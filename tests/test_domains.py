@@ -1,8 +1,8 @@
 import pytest
 
 from mixmerge.domains import final_answer, get_domain
-from mixmerge.rows import read_rows, write_rows
-from mixmerge.scoring import score_many
+from mixmerge.data.rows import read_rows, write_rows
+from mixmerge.verifiers.scoring import score_many
 
 DOMAINS = ["math", "code", "science", "instruct"]
 

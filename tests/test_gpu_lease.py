@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mixmerge import gpu_lease, launch
+from mixmerge.compute import gpu_lease
+from mixmerge.compute import launch
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -18,7 +19,7 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 # CUDA_VISIBLE_DEVICES it was given, then sleeps (so leases overlap in time) or waits to be killed.
 JOB = textwrap.dedent("""
     import sys
-    from mixmerge import launch
+    from mixmerge.compute import launch
     out, sleep_s, gpus = sys.argv[1], sys.argv[2], sys.argv[3]
     child = ("import os, sys, time; open(sys.argv[1], 'w').write(os.environ['CUDA_VISIBLE_DEVICES'] + ' ' + "
              "str(os.getpid())); time.sleep(float(sys.argv[2]))")

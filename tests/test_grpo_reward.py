@@ -2,8 +2,8 @@ import json
 import math
 
 from mixmerge.domains import get_domain
-from mixmerge.grpo import grpo_config, make_reward_fn, rl_dataset_rows
-from mixmerge.rows import write_rows
+from mixmerge.training.grpo import grpo_config, make_reward_fn, rl_dataset_rows
+from mixmerge.data.rows import write_rows
 
 
 def test_reward_functions_route_by_domain_column():

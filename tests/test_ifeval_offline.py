@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from mixmerge import nltk_offline
+from mixmerge.verifiers import nltk_offline
 
 
 def test_ensure_punkt_writes_files(tmp_path):
@@ -23,7 +23,7 @@ def test_import_downloads_nothing(tmp_path):
         "import nltk\n"
         "def no(*a, **k): raise SystemExit('download attempted')\n"
         "nltk.download = no\n"
-        "from mixmerge.nltk_offline import all_instructions_followed\n"
+        "from mixmerge.verifiers.nltk_offline import all_instructions_followed\n"
         "r = 'Dr. Smith went home. He slept. Then he woke up.'\n"
         "print(all_instructions_followed(r, ['length_constraints:number_sentences'],"
         " [{'num_sentences': 3, 'relation': 'at least'}]))\n"
@@ -75,7 +75,7 @@ def test_ifbench_id_with_its_nltk_data_installed(tmp_path):
     stopwords.mkdir(parents=True)
     (stopwords / "english").write_text("the\na\nis\n")
     code = (
-        "from mixmerge import nltk_offline as n\n"
+        "from mixmerge.verifiers import nltk_offline as n\n"
         "ids = ['ratio:stop_words']\n"
         "print(n.is_supported(ids[0]), n.all_instructions_followed('the cat is a cat', ids, [{'percentage': 50}]),"
         " n.all_instructions_followed('the cat is a cat', ids, [{'percentage': 70}]))\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mixmerge.launch import build_command
+from mixmerge.compute.launch import build_command
 
 REPO = Path(__file__).resolve().parents[1]
 ZERO3 = str(REPO / "config/accelerate/zero3.yaml")
@@ -47,7 +47,7 @@ def dry_run_shell(*extra: str) -> str:
 
 
 def shell_of(text: str, stage: str) -> str:
-    match = re.search(rf"mixmerge\.launch (--gpus \d+ .*?) -- {stage} ", text)
+    match = re.search(rf"mixmerge\.compute\.launch (--gpus \d+ .*?) -- {stage} ", text)
     assert match, f"no launcher line for {stage}"
     return match.group(1)
 

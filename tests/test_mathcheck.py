@@ -1,7 +1,7 @@
 import pytest
 
-from mixmerge import mathcheck
-from mixmerge.mathcheck import boxed_answer, check_gold, is_equivalent, score_math
+from mixmerge.verifiers import mathcheck
+from mixmerge.verifiers.mathcheck import boxed_answer, check_gold, is_equivalent, score_math
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -1,6 +1,6 @@
 import pytest
 
-from mixmerge.mcq import extract_letter, score_mcq, shuffle_options
+from mixmerge.verifiers.mcq import extract_letter, score_mcq, shuffle_options
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from mixmerge import merge_study
-from mixmerge.checkpoints import DictSource
-from mixmerge.merging import METHODS, expand_merges, merge_in_memory, run_merge_node
+from mixmerge.merging import study as merge_study
+from mixmerge.merging.checkpoints import DictSource
+from mixmerge.merging.run import METHODS, expand_merges, merge_in_memory, run_merge_node
 
 Z = torch.zeros
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mixmerge.config import ConfigError, validate
-from mixmerge.merge_methods import expand_merges
+from mixmerge.merging.methods import expand_merges
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())

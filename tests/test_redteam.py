@@ -7,9 +7,11 @@ import threading
 
 import pytest
 
-from mixmerge import mathcheck, nltk_offline, sandbox
-from mixmerge.mcq import score_mcq
-from mixmerge.sandbox import Limits, run_tests
+from mixmerge.verifiers import mathcheck
+from mixmerge.verifiers import nltk_offline
+from mixmerge.verifiers import sandbox
+from mixmerge.verifiers.mcq import score_mcq
+from mixmerge.verifiers.sandbox import Limits, run_tests
 
 from conftest import sandbox_pids
 

@@ -4,8 +4,8 @@ import math
 import pandas as pd
 import pytest
 
-from mixmerge.evaluate import pass_at_k, summarise
-from mixmerge.report import build_report, rl_checks
+from mixmerge.evaluation.avgk import pass_at_k, summarise
+from mixmerge.report.tables import build_report, rl_checks
 
 CONFIG = {
     "domains": ["math", "code"],
@@ -74,7 +74,7 @@ def test_build_report_tables(grid):
 
 
 def test_rl_checks_gain_in_standard_errors(grid):
-    from mixmerge.report import load_summaries
+    from mixmerge.report.tables import load_summaries
 
     checks = {(c["model"], c["benchmark"]): c for c in rl_checks(load_summaries(grid / "eval"), CONFIG)}
     math_check = checks[("rl-math", "math")]

@@ -4,8 +4,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from mixmerge import sandbox
-from mixmerge.sandbox import Limits, run_python, run_tests
+from mixmerge.verifiers import sandbox
+from mixmerge.verifiers.sandbox import Limits, run_python, run_tests
 
 ADD_ONE = "print(int(input()) + 1)"
 

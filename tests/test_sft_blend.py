@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mixmerge.sources import DataError
-from mixmerge.sources.sft_blend import COLUMNS, prepare_sft_blend
+from mixmerge.data.sources import DataError
+from mixmerge.data.sources.sft_blend import COLUMNS, prepare_sft_blend
 
 FIX = Path(__file__).parent / "fixtures" / "sft_blend"
 
@@ -76,8 +76,8 @@ TRAINING_TEMPLATE = (
 def test_sft_trains_on_chats_with_assistant_only_loss(tmp_path):
     from transformers import AutoTokenizer
 
-    from mixmerge.base_model import build_base
-    from mixmerge.sft import tokenized_chats, train_sft
+    from mixmerge.training.base_model import build_base
+    from mixmerge.training.sft import tokenized_chats, train_sft
 
     texts = ["What is 7 * 6? The answer is 42.", "Name a primary colour. Red.", "Say hi in French. Bonjour."] * 20
     tiny = {"architecture": "qwen2", "vocab_size": 300, "hidden_size": 32, "intermediate_size": 64, "num_layers": 1,

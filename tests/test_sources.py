@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from mixmerge.rows import read_rows, write_rows
-from mixmerge.sources import DataError, load_table
-from mixmerge.sources.benchmarks import card_path, load_benchmark, prepare_benchmark
-from mixmerge.sources.blend import prepare_blend
-from mixmerge.sources.livecodebench import decode_tests
-from mixmerge.sources.nemotron_blend import MATH_PREFIX, load_blend
+from mixmerge.data.rows import read_rows, write_rows
+from mixmerge.data.sources import DataError, load_table
+from mixmerge.data.sources.benchmarks import card_path, load_benchmark, prepare_benchmark
+from mixmerge.data.sources.blend import prepare_blend
+from mixmerge.data.sources.livecodebench import decode_tests
+from mixmerge.data.sources.nemotron_blend import MATH_PREFIX, load_blend
 
 FIX = Path(__file__).parent / "fixtures"
 DOMAINS = ["math", "code", "science", "instruct"]
@@ -197,7 +197,7 @@ def test_written_rows_keep_the_contract(tmp_path, prepared):
 
 
 def test_hub_source_reads_every_listed_split(tmp_path):
-    from mixmerge.sources import load_table
+    from mixmerge.data.sources import load_table
 
     repo, cache = tmp_path / "repo", str(tmp_path / "cache")  # a local dataset repo stands in for the hub
     repo.mkdir()

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from mixmerge.domains import get_domain
-from mixmerge.sources.benchmarks import load_benchmark
-from mixmerge.sources.nemotron_blend import load_blend
+from mixmerge.data.sources.benchmarks import load_benchmark
+from mixmerge.data.sources.nemotron_blend import load_blend
 
 FIX = Path(__file__).parent / "fixtures"
 SETTINGS = {"require_think": True, "math_timeout_s": 10, "max_tests": 20, "test_seed": 0,

@@ -5,9 +5,10 @@ import types
 
 import pytest
 
-from mixmerge import generation, vllm_backend
-from mixmerge.grpo import grpo_config, vllm_grpo_kwargs
-from mixmerge.vllm_backend import engine_kwargs, sampling_kwargs
+from mixmerge.evaluation import generation
+from mixmerge.evaluation import vllm_backend
+from mixmerge.training.grpo import grpo_config, vllm_grpo_kwargs
+from mixmerge.evaluation.vllm_backend import engine_kwargs, sampling_kwargs
 
 BENCH = {"domain": "math", "k": 4, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 512}
 

@@ -1,7 +1,7 @@
 import os
 import time
 
-from mixmerge import workers
+from mixmerge.verifiers import workers
 
 
 def square(x):

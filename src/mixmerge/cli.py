@@ -23,8 +23,8 @@ def _files(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_base(a) -> None:
-    from mixmerge.base_model import build_base
-    from mixmerge.data_prep import tokenizer_texts
+    from mixmerge.training.base_model import build_base
+    from mixmerge.data.tiny import tokenizer_texts
 
     spec = a.spec
     texts = tokenizer_texts(a.domains, spec.get("tokenizer_texts_per_domain", 3000), a.seed)
@@ -32,13 +32,13 @@ def cmd_base(a) -> None:
 
 
 def cmd_data(a) -> None:
-    from mixmerge.data_prep import prepare_tiny
+    from mixmerge.data.tiny import prepare_tiny
 
     print(json.dumps(prepare_tiny(a.domain, a.train_n, a.eval_n, a.seed, a.out)))
 
 
 def cmd_data_blend(a) -> None:
-    from mixmerge.sources.blend import prepare_blend
+    from mixmerge.data.sources.blend import prepare_blend
 
     _log_info()
     cards = prepare_blend(a.spec, a.domains, a.tokenizer, a.out_dir, cache_dir=a.cache_dir)
@@ -46,7 +46,7 @@ def cmd_data_blend(a) -> None:
 
 
 def cmd_data_sft(a) -> None:
-    from mixmerge.sources.sft_blend import prepare_sft_blend
+    from mixmerge.data.sources.sft_blend import prepare_sft_blend
 
     _log_info()
     card = prepare_sft_blend(a.spec, a.out, cache_dir=a.cache_dir)
@@ -54,7 +54,7 @@ def cmd_data_sft(a) -> None:
 
 
 def cmd_data_bench(a) -> None:
-    from mixmerge.sources.benchmarks import prepare_benchmark
+    from mixmerge.data.sources.benchmarks import prepare_benchmark
 
     _log_info()
     card = prepare_benchmark(a.name, a.spec, a.out, cache_dir=a.cache_dir)
@@ -68,28 +68,28 @@ def _log_info() -> None:
 
 
 def cmd_sft(a) -> None:
-    from mixmerge.sft import train_sft
+    from mixmerge.training.sft import train_sft
 
     train_sft(a.base, a.settings, a.seed, a.threads, a.out, a.checkpoints,
               train_files=_files(a.train) if a.train else None, chats=a.chats)
 
 
 def cmd_grpo(a) -> None:
-    from mixmerge.grpo import train_grpo
+    from mixmerge.training.grpo import train_grpo
 
     train_grpo(a.node, a.model, _files(a.train), a.settings, a.reward, a.steps, a.seed, a.threads, a.out,
                a.checkpoints)
 
 
 def cmd_merge(a) -> None:
-    from mixmerge.merging import run_merge_node
+    from mixmerge.merging.run import run_merge_node
 
     record = run_merge_node(a.method, a.params, a.base, a.experts, a.out, seed=a.seed, dtype=a.dtype)
     print(json.dumps(record, default=str))
 
 
 def cmd_eval(a) -> None:
-    from mixmerge.evaluate import evaluate
+    from mixmerge.evaluation.avgk import evaluate
 
     summary = evaluate(a.model, a.node, a.benchmark, a.bench, a.data, a.eval_settings, a.reward, a.threads,
                        a.out_jsonl, a.out_json)
@@ -110,7 +110,7 @@ def cmd_config(a) -> None:
 
 
 def cmd_report(a) -> None:
-    from mixmerge.report import build_report
+    from mixmerge.report.tables import build_report
 
     build_report(a.config, a.eval_dir, a.bench_dir, a.out, a.models_dir)
 

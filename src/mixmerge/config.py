@@ -43,7 +43,7 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
                           "on; give data.sft_blend, or set sft.enabled: false and sft.path to an SFT checkpoint")
     if not config["sft"]["enabled"] and not config["sft"].get("path"):
         raise ConfigError("config key 'sft.path': sft.enabled is false, so sft.path must name an SFT checkpoint")
-    from mixmerge.merge_methods import expand_merges
+    from mixmerge.merging.methods import expand_merges
 
     try:
         expand_merges(config["merges"])

@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 
 from mixmerge.config import ConfigError, validate as validate_config
-from mixmerge.merge_methods import expand_merges
+from mixmerge.merging.methods import expand_merges
 
 try:
     validate_config(config)
@@ -33,7 +33,7 @@ def launcher(stage, distributed=False):
     ``distributed`` runs N > 1 processes under ``accelerate launch`` with the ZeRO config."""
     import shlex
 
-    parts = [*PYTHON, "-m", "mixmerge.launch", "--gpus", str(config["gpus"][stage]), "--job", stage,
+    parts = [*PYTHON, "-m", "mixmerge.compute.launch", "--gpus", str(config["gpus"][stage]), "--job", stage,
              "--lease-dir", LAUNCH.get("lease_dir", ".snakemake/gpu_leases"),
              "--lease-wait-s", str(LAUNCH.get("lease_wait_s", 600))]
     if distributed:

@@ -1,7 +1,7 @@
 """Domain registry. A domain is one module exposing:
 
 - ``NAME``: the domain id used in config, paths and the ``domain`` column;
-- ``generate(n, seed, split) -> list[dict]``: tiny synthetic rows (the row contract, see ``mixmerge.rows``),
+- ``generate(n, seed, split) -> list[dict]``: tiny synthetic rows (the row contract, see ``mixmerge.data.rows``),
   each with a reference ``solution`` and a ``plain_solution`` (right answer, required format missing);
 - ``score(completion, verifier, *, lenient=False, settings=None) -> float``: the reward (strict) or the
   format-free correctness check (lenient). Never raises on model output.

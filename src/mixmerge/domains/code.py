@@ -66,7 +66,7 @@ def extract_code(text: str, lenient: bool) -> str | None:
 
 
 def score(completion: str, verifier: dict, *, lenient: bool = False, settings: dict | None = None) -> float:
-    from mixmerge import sandbox
+    from mixmerge.verifiers import sandbox
 
     settings = settings or {}
     text = final_answer(completion, require_think=settings.get("require_think", True) and not lenient)

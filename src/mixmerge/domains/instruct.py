@@ -76,7 +76,7 @@ def generate(n: int, seed: int, split: str) -> list[dict]:
 
 
 def score(completion: str, verifier: dict, *, lenient: bool = False, settings: dict | None = None) -> float:
-    from mixmerge import nltk_offline
+    from mixmerge.verifiers import nltk_offline
 
     settings = settings or {}
     text = final_answer(completion, require_think=settings.get("require_think", True) and not lenient)

@@ -67,7 +67,7 @@ _LAST_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 def score(completion: str, verifier: dict, *, lenient: bool = False, settings: dict | None = None) -> float:
-    from mixmerge import mathcheck
+    from mixmerge.verifiers import mathcheck
 
     settings = settings or {}
     text = final_answer(completion, require_think=settings.get("require_think", True) and not lenient)

@@ -1,0 +1,1 @@
+"""Compute: GPU leases and the launcher every GPU rule runs through."""

@@ -1,0 +1,44 @@
+"""Humanity's Last Exam (``cais/hle``, split ``test``): ``id``, ``question``, ``image``, ``answer``,
+``answer_type``. Text-only items (empty ``image``) are kept. ``multipleChoice`` items go to the science (MCQ)
+scorer with the letters listed under the question; ``exactMatch`` items with a numeric answer go to the math
+scorer; other exact-match answers need HLE's LLM judge and are dropped (counted in the data card)."""
+from __future__ import annotations
+
+import re
+
+from mixmerge.data.sources import Dropped, Record, user
+from mixmerge.data.sources.aime import PREFIX as MATH_PREFIX
+
+COLUMNS = ["id", "question", "image", "answer", "answer_type"]
+MCQ_INSTRUCTION = ("Answer the following multiple choice question. The last line of your response should be of "
+                   "the following format: 'Answer: $LETTER' (without quotes) where LETTER is one of {letters}. "
+                   "Think step by step before answering.\n\n")
+_OPTION = re.compile(r"^\s*([A-Z])[.)]\s", re.MULTILINE)
+_NUMERIC = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|-?\d+/\d+|-?\\frac\{\d+\}\{\d+\}")
+
+
+def is_numeric(answer: str) -> bool:
+    text = answer.strip().strip("$").replace(" ", "")
+    return bool(_NUMERIC.fullmatch(text))
+
+
+def convert(rec: Record, spec: dict, name: str) -> dict | Dropped:
+    if rec.data.get("image"):
+        return Dropped("has_image")
+    item = rec.text("id")
+    question, answer, kind = rec.text("question"), rec.text("answer"), rec.text("answer_type")
+    base = {"id": f"{name}-{item}", "source": f"{rec.where}:{item}"}
+    if kind == "multipleChoice":
+        letters = "".join(dict.fromkeys(_OPTION.findall(question)))
+        if not letters:
+            raise rec.fail("question", "multipleChoice item without lettered options")
+        if answer not in letters:
+            raise rec.fail("answer", f"{answer!r} is not one of the options {letters}")
+        return {**base, "domain": "science",
+                "prompt": user(MCQ_INSTRUCTION.format(letters=letters) + question),
+                "verifier": {"correct_letter": answer, "valid_letters": letters}}
+    if kind == "exactMatch":
+        if not is_numeric(answer):
+            return Dropped("exact_match_non_numeric")
+        return {**base, "domain": "math", "prompt": user(MATH_PREFIX + question), "verifier": {"answer": answer}}
+    raise rec.fail("answer_type", f"unknown answer type {kind!r}")

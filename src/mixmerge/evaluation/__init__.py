@@ -1,0 +1,1 @@
+"""avg@k evaluation: generation backends (HF, vLLM) and per-item scoring records."""

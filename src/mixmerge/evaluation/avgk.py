@@ -1,0 +1,90 @@
+"""avg@k evaluation of one model on one benchmark: per-item JSONL and a summary JSON."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from mixmerge.data.rows import read_rows
+from mixmerge.verifiers.scoring import score_many
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples with c correct."""
+    if n - c < k:
+        return 1.0
+    prob_all_wrong = 1.0
+    for i in range(n - c + 1, n + 1):
+        prob_all_wrong *= 1.0 - k / i
+    return 1.0 - prob_all_wrong
+
+
+def summarise(items: list[dict], k: int) -> dict:
+    n = len(items)
+    strict = [sum(s["score"] for s in it["samples"]) / k for it in items]
+    lenient = [sum(s["lenient"] for s in it["samples"]) / k for it in items]
+    samples = [s for it in items for s in it["samples"]]
+    mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")  # noqa: E731
+    var = lambda xs: sum((x - mean(xs)) ** 2 for x in xs) / (len(xs) - 1) if len(xs) > 1 else 0.0  # noqa: E731
+    return {
+        "n": n,
+        "k": k,
+        "avg_at_k": mean(strict),
+        "avg_at_k_stderr": (var(strict) / n) ** 0.5 if n else float("nan"),
+        "lenient_avg_at_k": mean(lenient),
+        "lenient_avg_at_k_stderr": (var(lenient) / n) ** 0.5 if n else float("nan"),
+        "pass_at_k": mean([pass_at_k(k, int(round(a * k)), k) for a in strict]),
+        "truncation_rate": mean([s["finish_reason"] == "length" for s in samples]),
+        "mean_tokens": mean([s["num_tokens"] for s in samples]),
+    }
+
+
+def evaluate(model_dir: str, node: str, bench_name: str, bench: dict, eval_file: str, eval_cfg: dict,
+             reward: dict, threads: int, out_jsonl: str, out_json: str) -> dict:
+    from mixmerge.evaluation.generation import make_backend
+
+    started = time.time()
+    rows = read_rows(eval_file)
+    backend = make_backend(eval_cfg["backend"], model_dir, eval_cfg["batch_size"], eval_cfg["seed"], threads,
+                           eval_cfg.get("vllm"))
+    k = bench["k"]
+    progress = lambda done, total: print(f"[{node}/{bench_name}] generated {done}/{total} prompts",  # noqa: E731
+                                         file=sys.stderr, flush=True)
+    samples = backend.generate([r["prompt"] for r in rows], k, bench, progress=progress)
+    flat = [(r, s) for r, group in zip(rows, samples) for s in group]
+    domains = [r["domain"] for r, _ in flat]
+    texts = [s.text for _, s in flat]
+    verifiers = [r["verifier"] for r, _ in flat]
+    strict = score_many(domains, texts, verifiers, reward)
+    # Strictly right implies leniently right (same answer, format too): score only the rest leniently.
+    redo = [i for i, s in enumerate(strict) if s < 1.0]
+    redone = score_many([domains[i] for i in redo], [texts[i] for i in redo], [verifiers[i] for i in redo],
+                        reward, lenient=True)
+    lenient = list(strict)
+    for i, s in zip(redo, redone):
+        lenient[i] = s
+    items = []
+    for i, (row, group) in enumerate(zip(rows, samples)):
+        scored = [
+            {"text": s.text, "score": strict[i * k + j], "lenient": lenient[i * k + j],
+             "finish_reason": s.finish_reason, "num_tokens": s.num_tokens}
+            for j, s in enumerate(group)
+        ]
+        items.append({"id": row["id"], "domain": row["domain"], "samples": scored})
+    summary = summarise(items, k)
+    summary.update({"model": node, "benchmark": bench_name, "domain": bench["domain"],
+                    "sampling": {key: bench[key] for key in ("temperature", "top_p", "max_new_tokens")},
+                    "backend": eval_cfg["backend"], "seed": eval_cfg["seed"],
+                    "wall_seconds": round(time.time() - started, 1)})
+    _write_atomic(out_jsonl, "".join(json.dumps(it) + "\n" for it in items))
+    _write_atomic(out_json, json.dumps(summary, indent=2))
+    return summary
+
+
+def _write_atomic(path: str, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

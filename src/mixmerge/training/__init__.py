@@ -1,0 +1,1 @@
+"""Training stages: the tiny base model, SFT and GRPO (TRL), checkpoints and resume."""

@@ -1,0 +1,102 @@
+"""SFT of the base (TRL SFTTrainer): the tiny warm-up on the domains' reference answers, stopped partly trained,
+or the study's SFT blend of chats (``sources.sft_blend``) with the loss on assistant tokens only."""
+from __future__ import annotations
+
+import json
+import random
+import time
+
+from mixmerge.data.rows import read_rows
+from mixmerge.training.save_resume import resume_point, save_final, set_threads
+
+
+def sft_examples(train_files: dict[str, str], per_domain: int, format_fraction: float, seed: int) -> list[dict]:
+    """Prompt-completion pairs: ``format_fraction`` of answers in the required format, the rest right but
+    unformatted, so RL has room to learn the format the reward asks for."""
+    rng = random.Random(seed)
+    examples = []
+    for domain, path in sorted(train_files.items()):
+        rows = read_rows(path)
+        for row in rows[:per_domain]:
+            if "solution" not in row:
+                raise ValueError(f"{path}: row {row['id']!r} has no 'solution' for SFT")
+            target = row["solution"] if rng.random() < format_fraction else row["plain_solution"]
+            examples.append({"prompt": row["prompt"], "completion": [{"role": "assistant", "content": target}]})
+    rng.shuffle(examples)
+    return examples
+
+
+def tokenized_chats(path: str, tokenizer, num_proc: int | None = None):
+    """The SFT blend as ``input_ids`` + ``assistant_masks``, rendered by TRL's training chat template for this
+    tokenizer (the Qwen3 one renders reasoning and tool calls). Tokenized here rather than by SFTTrainer because
+    the chats' free-form tool schemas do not fit one Arrow schema; SFTTrainer turns the masks into labels."""
+    from datasets import load_dataset
+    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+
+    template = tokenizer.chat_template
+    if not has_generation_markers(template):
+        template = get_training_chat_template(tokenizer)
+    ds = load_dataset("parquet", data_files=str(path), split="train")
+
+    def tokenize(row: dict) -> dict:
+        out = tokenizer.apply_chat_template(
+            json.loads(row["messages"]), tools=json.loads(row["tools"]) if row["tools"] else None,
+            chat_template=template, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+        if 1 not in out["assistant_masks"]:
+            raise ValueError(f"{path}: row {row['id']!r}: the chat template marks no assistant tokens")
+        return {"input_ids": out["input_ids"], "assistant_masks": out["assistant_masks"]}
+
+    return ds.map(tokenize, remove_columns=ds.column_names, num_proc=num_proc, desc="tokenizing the SFT blend")
+
+
+def train_sft(base: str, cfg: dict, seed: int, threads: int, out_dir: str, checkpoint_dir: str, *,
+              train_files: dict[str, str] | None = None, chats: str | None = None) -> None:
+    """Train on the tiny domains' ``train_files`` or on the prepared SFT blend ``chats`` (one of the two)."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    set_threads(threads)
+    started = time.time()
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    if chats:
+        dataset = tokenized_chats(chats, tokenizer, cfg.get("num_proc"))
+    else:
+        dataset = Dataset.from_list(sft_examples(train_files, cfg["examples_per_domain"], cfg["format_fraction"],
+                                                 seed))
+    model = AutoModelForCausalLM.from_pretrained(base, dtype="float32")
+    optional = {key: cfg[key] for key in ("num_train_epochs", "warmup_ratio", "lr_scheduler_kwargs", "adam_beta1",
+                                          "adam_beta2") if cfg.get(key) is not None}
+    args = SFTConfig(
+        output_dir=checkpoint_dir,
+        max_steps=cfg.get("max_steps", -1),  # -1: train for num_train_epochs
+        per_device_train_batch_size=cfg["per_device_train_batch_size"],
+        gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
+        learning_rate=cfg["learning_rate"],
+        lr_scheduler_type=cfg["lr_scheduler_type"],
+        warmup_steps=cfg.get("warmup_steps", 0),
+        weight_decay=cfg["weight_decay"],
+        max_length=cfg["max_length"],
+        save_steps=cfg["save_steps"],
+        gradient_checkpointing=cfg["gradient_checkpointing"],
+        bf16=cfg["bf16"],
+        completion_only_loss=not chats,  # chats: the loss mask comes from assistant_masks
+        logging_steps=25,
+        save_total_limit=None,
+        seed=seed,
+        data_seed=seed,
+        report_to="none",
+        disable_tqdm=False,
+        use_cpu=not _has_cuda(),
+        **optional,
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    trainer.train(resume_from_checkpoint=resume_point(checkpoint_dir))
+    save_final(trainer, tokenizer, out_dir, {"node": "sft", "parents": [base], "config": cfg, "seed": seed,
+                                             "examples": len(dataset), "data": chats or train_files}, started)
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
