@@ -2,7 +2,8 @@ import json
 import math
 
 from mixmerge.domains import get_domain
-from mixmerge.training.grpo import grpo_config, make_reward_fn, rl_dataset_rows
+from mixmerge.training.grpo import make_reward_fn, rl_dataset_rows
+from mixmerge.training.trainer_args import grpo_args
 from mixmerge.data.rows import write_rows
 
 
@@ -31,11 +32,11 @@ def test_mixed_dataset_is_the_natural_union(tmp_path):
 
 
 def test_grpo_config_writes_every_study_setting(tmp_path):
-    cfg = {"loss_type": "grpo", "epsilon": 0.2, "epsilon_high": 0.28, "beta": 0.0, "num_generations": 4,
-           "prompts_per_step": 3, "max_completion_length": 32, "temperature": 1.0, "top_p": 1.0,
-           "learning_rate": 2e-6, "lr_scheduler_type": "constant", "weight_decay": 0.1, "adam_beta2": 0.98,
-           "save_steps": 20, "steps": {"mixed": 1}}
-    args = grpo_config(cfg, steps=7, checkpoint_dir=str(tmp_path), seed=3)
+    cfg = {"prompts_per_step": 3, "trl": {
+        "loss_type": "grpo", "epsilon": 0.2, "epsilon_high": 0.28, "beta": 0.0, "num_generations": 4,
+        "max_completion_length": 32, "temperature": 1.0, "top_p": 1.0, "learning_rate": 2e-6,
+        "lr_scheduler_type": "constant", "weight_decay": 0.1, "adam_beta2": 0.98, "save_steps": 20, "bf16": False}}
+    args = grpo_args(cfg, steps=7, checkpoint_dir=str(tmp_path), seed=3, world=1)
     assert (args.loss_type, args.epsilon, args.epsilon_high, args.beta) == ("grpo", 0.2, 0.28, 0.0)
     assert args.num_generations == 4 and args.max_steps == 7 and args.learning_rate == 2e-6
     assert args.per_device_train_batch_size * args.gradient_accumulation_steps == 12  # one update per rollout

@@ -11,7 +11,8 @@ from mixmerge.data.sources import DataError, load_table
 from mixmerge.data.sources.benchmarks import card_path, load_benchmark, prepare_benchmark
 from mixmerge.data.sources.blend import prepare_blend
 from mixmerge.data.sources.livecodebench import decode_tests
-from mixmerge.data.sources.nemotron_blend import MATH_PREFIX, load_blend
+from mixmerge.data.sources.nemotron_blend import load_blend
+from mixmerge.domains.math import BLEND_PREFIX as MATH_PREFIX
 
 FIX = Path(__file__).parent / "fixtures"
 DOMAINS = ["math", "code", "science", "instruct"]

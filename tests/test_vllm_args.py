@@ -7,7 +7,6 @@ import pytest
 
 from mixmerge.evaluation import generation
 from mixmerge.evaluation import vllm_backend
-from mixmerge.training.grpo import grpo_config, vllm_grpo_kwargs
 from mixmerge.evaluation.vllm_backend import engine_kwargs, sampling_kwargs
 
 BENCH = {"domain": "math", "k": 4, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 512}
@@ -108,56 +107,3 @@ def test_auto_backend_needs_both_gpu_and_vllm(monkeypatch, cuda, has_vllm, usabl
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: (object() if has_vllm else None) if name == "vllm" else real_find_spec(name, *a))
     assert generation._vllm_usable() is usable
-
-
-GRPO = {"prompts_per_step": 8, "num_generations": 8}
-
-
-def test_grpo_without_vllm_sets_nothing():
-    assert vllm_grpo_kwargs({**GRPO, "use_vllm": False}, world=8) == {}
-
-
-def test_grpo_colocate():
-    kw = vllm_grpo_kwargs({**GRPO, "use_vllm": True, "vllm_tensor_parallel_size": 2, "vllm_max_model_length": 9000,
-                           "vllm_server_base_url": "http://ignored"}, world=8)
-    assert kw == {"use_vllm": True, "vllm_mode": "colocate", "vllm_importance_sampling_correction": False,
-                  "vllm_gpu_memory_utilization": 0.3, "vllm_tensor_parallel_size": 2, "vllm_max_model_length": 9000}
-
-
-def test_grpo_colocate_tensor_parallel_must_divide_processes():
-    with pytest.raises(ValueError, match="vllm_tensor_parallel_size"):
-        vllm_grpo_kwargs({**GRPO, "use_vllm": True, "vllm_tensor_parallel_size": 3}, world=8)
-
-
-def test_grpo_server_with_importance_sampling():
-    kw = vllm_grpo_kwargs({**GRPO, "use_vllm": True, "vllm_mode": "server", "vllm_server_base_url": "http://n1:8000",
-                           "vllm_server_timeout": 600, "vllm_gpu_memory_utilization": 0.9,
-                           "importance_sampling_correction": True, "importance_sampling_mode": "sequence_mask",
-                           "importance_sampling_cap": 3.0}, world=8)
-    assert kw == {"use_vllm": True, "vllm_mode": "server", "vllm_server_base_url": "http://n1:8000",
-                  "vllm_server_timeout": 600, "vllm_importance_sampling_correction": True,
-                  "vllm_importance_sampling_mode": "sequence_mask", "vllm_importance_sampling_clip_max": 3.0}
-
-
-def tiny_grpo_cfg(**over):
-    import yaml
-
-    from mixmerge.config import SCHEMA
-
-    cfg = yaml.safe_load((SCHEMA.parents[2] / "config/config.yaml").read_text())["grpo"]
-    return {**cfg, **over}
-
-
-def test_grpo_config_reaches_trl(tmp_path, monkeypatch):
-    monkeypatch.setenv("WORLD_SIZE", "8")  # as under accelerate launch --num_processes 8
-    args = grpo_config(tiny_grpo_cfg(use_vllm=True, vllm_mode="server", vllm_server_base_url="http://n1:8000"),
-                       10, str(tmp_path), 0)
-    assert args.use_vllm and args.vllm_mode == "server" and args.vllm_server_base_url == "http://n1:8000"
-    # 8 prompts x 8 generations = 64 completions per optimiser step, split over 8 processes
-    assert args.per_device_train_batch_size * 8 * args.gradient_accumulation_steps == 64
-
-
-def test_grpo_batch_that_does_not_split_over_processes_is_an_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("WORLD_SIZE", "3")
-    with pytest.raises(ValueError, match="do not split evenly over 3 processes"):
-        grpo_config(tiny_grpo_cfg(), 10, str(tmp_path), 0)

@@ -109,10 +109,16 @@ def cmd_config(a) -> None:
         yaml.safe_dump(merged, f, sort_keys=False)
 
 
+def cmd_check_config(a) -> None:
+    from mixmerge.check_config import main as check_main
+
+    sys.exit(check_main(a.files))
+
+
 def cmd_report(a) -> None:
     from mixmerge.report.tables import build_report
 
-    build_report(a.config, a.eval_dir, a.bench_dir, a.out, a.models_dir)
+    build_report(a.spec, a.out, a.root)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -209,11 +215,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_config)
 
+    s = sub.add_parser("check-config", help="build every trainer config, merge plan and eval setting; no model")
+    s.add_argument("files", nargs="+", help="config files, later ones overlaid on earlier ones")
+    s.set_defaults(fn=cmd_check_config)
+
     s = sub.add_parser("report", help="tables from the eval summaries and benchmark files")
-    s.add_argument("--config", type=_json, required=True)
-    s.add_argument("--eval-dir", default="results/eval")
-    s.add_argument("--bench-dir", default="benchmarks")
-    s.add_argument("--models-dir", default="results/models")
+    s.add_argument("--spec", type=_json, required=True, help="domains, merges, benchmarks (with domain), gpus")
+    s.add_argument("--root", default=".", help="the directory holding results/ and benchmarks/")
     s.add_argument("--out", default="results/report")
     s.set_defaults(fn=cmd_report)
     return p

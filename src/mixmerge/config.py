@@ -32,9 +32,8 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     if errors:
         lines = [f"config key '{_key_path(e)}': {e.message}" for e in errors]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
-    missing = [d for d in config["domains"] if d not in config["grpo"]["steps"]]
-    if missing:
-        raise ConfigError(f"config key 'grpo.steps.{missing[0]}': no step count for domain {missing[0]!r}")
+    _check_domains(config)
+    _check_trainer_fields(config)
     for name, bench in config["benchmarks"].items():
         if bench["domain"] not in config["domains"]:
             raise ConfigError(f"config key 'benchmarks.{name}.domain': {bench['domain']!r} is not in 'domains'")
@@ -50,6 +49,35 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     except ValueError as err:
         raise ConfigError(f"config key 'merges': {err}") from err
     return config
+
+
+def _check_domains(config: dict) -> None:
+    from mixmerge.domains import domain_names
+
+    known = domain_names()
+    for i, name in enumerate(config["domains"]):
+        if name not in known:
+            raise ConfigError(f"config key 'domains[{i}]': unknown domain {name!r}; registered: {known}")
+    missing = [d for d in config["domains"] if d not in config["grpo"]["steps"]]
+    if missing:
+        raise ConfigError(f"config key 'grpo.steps.{missing[0]}': no step count for domain {missing[0]!r}")
+    extra = sorted(set(config["grpo"]["steps"]) - {*config["domains"], "mixed"})
+    if extra:
+        raise ConfigError(f"config key 'grpo.steps.{extra[0]}': {extra[0]!r} is not in 'domains'")
+    subsets = config["data"].get("rl_blend", {}).get("subsets") or {}
+    for subset, domain in subsets.items():
+        if domain != "drop" and domain not in known:
+            raise ConfigError(f"config key 'data.rl_blend.subsets.{subset}': unknown domain {domain!r}")
+
+
+def _check_trainer_fields(config: dict) -> None:
+    from mixmerge.training.trainer_args import TrainerFieldError, check_fields
+
+    for kind in ("sft", "grpo"):
+        try:
+            check_fields(kind, config[kind]["trl"])
+        except TrainerFieldError as err:
+            raise ConfigError(str(err)) from None
 
 
 def load(path: str | Path) -> dict:

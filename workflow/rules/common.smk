@@ -5,6 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 
+from mixmerge import grid
 from mixmerge.config import ConfigError, validate as validate_config
 from mixmerge.merging.methods import expand_merges
 
@@ -13,12 +14,12 @@ try:
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
-DOMAINS = list(config["domains"])
+GRID = grid.Grid.from_config(config)
+DOMAINS = list(GRID.domains)
 MERGES = expand_merges(config["merges"])
-EXPERTS = [f"rl-{d}" for d in DOMAINS]
-MERGE_NODES = [f"merge-{name}" for name in MERGES]
-BENCHMARKS = list(config["benchmarks"])
-NODES = ["base", "sft"] + EXPERTS + ["rl-mixed"] + MERGE_NODES
+EXPERTS = GRID.experts
+BENCHMARKS = list(GRID.benchmarks)
+NODES = GRID.nodes
 MIXMERGE = f"{sys.executable} -m mixmerge"
 REPO = Path(workflow.basedir).parent
 LAUNCH = config.get("launch", {})
@@ -66,8 +67,7 @@ def as_json(obj):
     return json.dumps(obj)
 
 
-def model_dir(node):
-    return f"results/models/{node}"
+model_dir = grid.model_dir
 
 
 def sft_source():
@@ -148,13 +148,31 @@ def cache_arg():
 
 
 def eval_outputs():
-    return expand("results/eval/{node}/{benchmark}.json", node=NODES, benchmark=BENCHMARKS)
+    return [grid.eval_summary(node, bench) for node, bench in GRID.cells()]
 
 
 def report_outputs():
-    return [f"results/report/{name}" for name in REPORT_FILES]
+    return [grid.report_file(name) for name in grid.REPORT_FILES]
 
 
-REPORT_FILES = ["main_table.csv", "main_table.md", "merge_table.csv", "merge_table.md", "transfer_matrix.csv",
-                "transfer_matrix.md", "compute_table.csv", "compute_table.md", "merge_records.csv", "main_table.png",
-                "report.md"]
+def report_inputs():
+    """Everything the report reads: eval summaries and benchmark files, merge records (in the merge models),
+    and the benchmark files of every trained or merged node (the compute table)."""
+    trained = (["sft"] if config["sft"]["enabled"] else []) + EXPERTS + ["rl-mixed"] + GRID.merge_nodes
+    return {
+        "summaries": eval_outputs(),
+        "eval_benchmarks": [grid.eval_benchmark_file(node, bench) for node, bench in GRID.cells()],
+        "node_benchmarks": [grid.benchmark_file(node) for node in trained],
+        "merges": [model_dir(node) for node in GRID.merge_nodes],
+    }
+
+
+def report_spec():
+    """The config slice the report uses."""
+    return {"domains": config["domains"], "merges": config["merges"], "gpus": config["gpus"],
+            "benchmarks": {name: {"domain": spec["domain"]} for name, spec in config["benchmarks"].items()}}
+
+
+def grpo_settings():
+    """The grpo block without the step counts (each run gets its own)."""
+    return {key: value for key, value in config["grpo"].items() if key != "steps"}

@@ -9,7 +9,7 @@ rule grpo:
         rl="|".join(DOMAINS + ["mixed"]),
     params:
         model=sft_source(),
-        settings=as_json(config["grpo"]),
+        settings=as_json(grpo_settings()),
         reward=as_json(config["reward"]),
         train=lambda w: train_args(rl_domains(w)),
         steps=lambda w: config["grpo"]["steps"][w.rl],

@@ -1,12 +1,11 @@
 rule report:
     input:
-        eval_outputs(),
+        **report_inputs(),
     output:
-        [f"results/report/{name}" for name in REPORT_FILES],
+        report_outputs(),
     params:
-        config=as_json(config),
+        spec=as_json(report_spec()),
     log:
         "logs/report.log",
     shell:
-        "{MIXMERGE} report --config {params.config:q} --eval-dir results/eval --bench-dir benchmarks "
-        "--out results/report > {log} 2>&1"
+        "{MIXMERGE} report --spec {params.spec:q} --out results/report > {log} 2>&1"

@@ -1,47 +1,68 @@
-"""Domain registry. A domain is one module exposing:
+"""The domain registry: every public module in this package defines one ``DOMAIN``, found automatically.
 
-- ``NAME``: the domain id used in config, paths and the ``domain`` column;
-- ``generate(n, seed, split) -> list[dict]``: tiny synthetic rows (the row contract, see ``mixmerge.data.rows``),
-  each with a reference ``solution`` and a ``plain_solution`` (right answer, required format missing);
-- ``score(completion, verifier, *, lenient=False, settings=None) -> float``: the reward (strict) or the
-  format-free correctness check (lenient). Never raises on model output.
+Config validation, the RL blend's subset map, scoring dispatch, reports and tests read this registry; none of
+them lists domains. Adding a domain is one module here plus its config entries.
 """
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+import pkgutil
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Callable
 
-DOMAIN_MODULES = {
-    "math": "mixmerge.domains.math",
-    "code": "mixmerge.domains.code",
-    "science": "mixmerge.domains.science",
-    "instruct": "mixmerge.domains.instruct",
-}
+from mixmerge.domains._text import final_answer, think_wrap  # noqa: F401  (the domains' shared helpers)
 
 
-def get_domain(name: str) -> ModuleType:
-    if name not in DOMAIN_MODULES:
-        raise KeyError(f"unknown domain {name!r}; known: {sorted(DOMAIN_MODULES)}")
-    return importlib.import_module(DOMAIN_MODULES[name])
+@dataclass(frozen=True)
+class Domain:
+    """Everything specific to one domain.
+
+    ``generate(n, seed, split)``: tiny synthetic rows (the row contract), each with a reference ``solution`` and
+    a ``plain_solution`` (right answer, required format missing).
+    ``score(completion, verifier, *, lenient, settings)``: the reward (strict) or the format-free check
+    (lenient); 0 for anything the model wrote, never raises on model output.
+    ``item_timeout(settings)``: worst-case seconds to score one item under the reward settings.
+    ``preload``: modules its scorer workers import ahead.
+    ``blend_subsets`` / ``blend_verifier(record, counters)`` / ``rewrite_prompt(messages)``: its part of the
+    study's RL blend (subsets it takes, verifier built from a blend row, the study's prompt rewrite).
+    ``environment``: a factory of TRL environments, for multi-turn domains (None: single-turn).
+    """
+
+    name: str
+    generate: Callable[[int, int, str], list[dict]]
+    score: Callable[..., float]
+    item_timeout: Callable[[dict], float]
+    preload: tuple[str, ...] = ()
+    lenient_forgives_format: bool = True   # False where the format is the answer (instruction following)
+    blend_subsets: tuple[str, ...] = ()
+    blend_verifier: Callable | None = None
+    rewrite_prompt: Callable[[list[dict]], list[dict]] = field(default=lambda messages: messages)
+    environment: Callable | None = None
 
 
-THINK_CLOSE = "</think>"
-END_MARKERS = ("<|im_end|>", "<|endoftext|>")
+@cache
+def registry() -> dict[str, Domain]:
+    found = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        domain = getattr(module, "DOMAIN", None)
+        if not isinstance(domain, Domain):
+            raise TypeError(f"{module.__file__}: a domain module must define DOMAIN = Domain(...)")
+        if domain.name in found:
+            raise ValueError(f"{module.__file__}: domain {domain.name!r} is defined twice")
+        found[domain.name] = domain
+    return dict(sorted(found.items()))
 
 
-def final_answer(completion: str, require_think: bool = True) -> str | None:
-    """The study's gate: the text after the last ``</think>`` (trailing end marker removed), or None when the
-    reasoning is not closed and the gate is on. Without the gate, the whole text minus any think block."""
-    text = completion
-    for marker in END_MARKERS:
-        if text.endswith(marker):
-            text = text[: -len(marker)]
-    if THINK_CLOSE in text:
-        return text.rsplit(THINK_CLOSE, 1)[1]
-    if require_think:
-        return None
-    return text.replace("<think>", "")
+def domain_names() -> list[str]:
+    return list(registry())
 
 
-def think_wrap(reasoning: str, answer: str) -> str:
-    return f"<think>\n{reasoning}\n</think>\n{answer}"
+def get_domain(name: str) -> Domain:
+    domains = registry()
+    if name not in domains:
+        raise KeyError(f"unknown domain {name!r}; known: {sorted(domains)}")
+    return domains[name]

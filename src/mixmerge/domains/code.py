@@ -4,8 +4,8 @@ from __future__ import annotations
 import random
 import re
 
-from mixmerge.domains import final_answer, think_wrap
-from mixmerge.domains.math import held_out
+from mixmerge.domains import Domain
+from mixmerge.domains._text import final_answer, held_out, think_wrap
 
 NAME = "code"
 
@@ -84,3 +84,31 @@ def score(completion: str, verifier: dict, *, lenient: bool = False, settings: d
         backend=settings.get("sandbox_backend", "local"),
         fusion_url=settings.get("fusion_url"),
     )
+
+
+def blend_verifier(rec, counters) -> dict:
+    """The blend's stdin/stdout unit tests (``verifier_metadata.unit_tests.{inputs,outputs}``)."""
+    meta = rec.get("verifier_metadata", dict)
+    tests = meta.get("unit_tests")
+    if not isinstance(tests, dict):
+        raise rec.fail("verifier_metadata.unit_tests", "missing")
+    inputs, outputs = tests.get("inputs"), tests.get("outputs")
+    if not isinstance(inputs, list) or not isinstance(outputs, list) or not inputs:
+        raise rec.fail("verifier_metadata.unit_tests", "expected non-empty lists 'inputs' and 'outputs'")
+    if len(inputs) != len(outputs):
+        raise rec.fail("verifier_metadata.unit_tests", f"{len(inputs)} inputs but {len(outputs)} outputs")
+    if not all(isinstance(x, str) for x in inputs + outputs):
+        raise rec.fail("verifier_metadata.unit_tests", "inputs and outputs must be strings")
+    return {"tests": [{"stdin": i, "stdout": o} for i, o in zip(inputs, outputs)]}
+
+
+def item_timeout(settings: dict) -> float:
+    """Every selected test at its wall limit, in the worst case."""
+    wall = float(settings.get("sandbox_limits", {}).get("wall_s", 10))
+    return wall * int(settings.get("max_tests", 20)) + 5
+
+
+DOMAIN = Domain(
+    name=NAME, generate=generate, score=score, item_timeout=item_timeout, preload=("mixmerge.verifiers.sandbox",),
+    blend_subsets=("nano_v3_sft_profiled_comp_coding_50tests",), blend_verifier=blend_verifier,
+)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from mixmerge.domains import final_answer, think_wrap
-from mixmerge.domains.math import held_out
+from mixmerge.domains import Domain
+from mixmerge.domains._text import final_answer, held_out, think_wrap
 
 NAME = "instruct"
 
@@ -84,3 +84,18 @@ def score(completion: str, verifier: dict, *, lenient: bool = False, settings: d
         return 0.0
     ok = nltk_offline.all_instructions_followed(text.strip(), verifier["instruction_id_list"], verifier["kwargs"])
     return float(ok)
+
+
+def blend_verifier(rec, counters):
+    """Instruction ids and kwargs, checked against the checkers the scorer uses; unknown ids are counted."""
+    from mixmerge.data.sources.ifcheck import check_instructions
+
+    ids = rec.get("instruction_id_list", list)
+    kwargs = rec.get("kwargs", list)
+    return check_instructions(rec, ids, kwargs, counters["unsupported_instruction_ids"])
+
+
+DOMAIN = Domain(
+    name=NAME, generate=generate, score=score, item_timeout=lambda settings: 10.0, lenient_forgives_format=False,
+    blend_subsets=("nano_v3_sft_profiled_instruction_following",), blend_verifier=blend_verifier,
+)

@@ -2,11 +2,11 @@
 ``\\boxed{}``, checked with math-verify."""
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 
-from mixmerge.domains import final_answer, think_wrap
+from mixmerge.domains import Domain
+from mixmerge.domains._text import final_answer, held_out, think_wrap
 
 NAME = "math"
 
@@ -19,22 +19,17 @@ TEMPLATES = {
 }
 
 
-def held_out(key: str) -> bool:
-    """Deterministic split: one key in ten is held out, so train and eval never share a problem."""
-    return int(hashlib.sha256(key.encode()).hexdigest(), 16) % 10 == 0
-
-
 def make_row(a: int, b: int, op: str, rng: random.Random, split: str) -> dict:
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
     question = TEMPLATES[op].format(name=name, item=item, a=a, b=b)
     result = a + b if op == "+" else a - b
     reasoning = f"{a}{op}{b}={result}"
     return {
-        "id": f"math-{split}-{op}{a}_{b}",
+        "id": f"{NAME}-{split}-{op}{a}_{b}",
         "domain": NAME,
         "prompt": [{"role": "user", "content": f"{question} {PROMPT_SUFFIX}"}],
         "verifier": {"answer": str(result)},
-        "source": f"tiny-synthetic:math:{op}{a}_{b}",
+        "source": f"tiny-synthetic:{NAME}:{op}{a}_{b}",
         "solution": think_wrap(reasoning, f"The answer is \\boxed{{{result}}}."),
         "plain_solution": think_wrap(reasoning, f"The answer is {result}."),
     }
@@ -82,3 +77,28 @@ def score(completion: str, verifier: dict, *, lenient: bool = False, settings: d
             return 0.0
         return mathcheck.score_math(f"\\boxed{{{candidate}}}", verifier["answer"], timeout_s=timeout)
     return mathcheck.score_math(text, verifier["answer"], timeout_s=timeout)
+
+
+# The study's RL blend (study.md §1.4): the two math subsets, gold answer as is, a fixed instruction prefix.
+BLEND_PREFIX = ("Solve the following math problem step by step. The last line of your response should be of "
+                "the form Answer: $Answer (without quotes) where $Answer is the answer to the problem.\n\n")
+
+
+def blend_verifier(rec, counters) -> dict:
+    return {"answer": rec.text("expected_answer")}
+
+
+def rewrite_prompt(messages: list[dict]) -> list[dict]:
+    return [{**messages[0], "content": BLEND_PREFIX + messages[0]["content"]}, *messages[1:]]
+
+
+def item_timeout(settings: dict) -> float:
+    return float(settings.get("math_timeout_s", 10)) + 5
+
+
+DOMAIN = Domain(
+    name=NAME, generate=generate, score=score, item_timeout=item_timeout,
+    preload=("mixmerge.verifiers.mathcheck", "math_verify"),
+    blend_subsets=("nano_v3_sft_profiled_dapo17k", "nano_v3_sft_profiled_skywork_no_omni"),
+    blend_verifier=blend_verifier, rewrite_prompt=rewrite_prompt,
+)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from mixmerge.domains import final_answer, think_wrap
-from mixmerge.domains.math import held_out
+from mixmerge.domains import Domain
+from mixmerge.domains._text import final_answer, held_out, think_wrap
 
 NAME = "science"
 LETTERS = "ABCD"
@@ -98,3 +98,35 @@ def score(completion: str, verifier: dict, *, lenient: bool = False, settings: d
     if lenient and verifier.get("answer_text"):
         return float(text.strip() == str(verifier["answer_text"]).strip())
     return 0.0
+
+
+# The study's RL blend: MCQ rows carry the correct letter; training rows have no valid_letters (A-H).
+BLEND_LETTERS = "ABCDEFGH"
+MCQ_LEAD = "Answer the following multiple choice question."
+MCQ_LEAD_STEPS = "Answer the following multiple choice question step by step."
+
+
+def blend_verifier(rec, counters):
+    from mixmerge.data.sources import Dropped
+
+    letter = rec.text("expected_answer")
+    if len(letter) != 1 or not letter.isupper():
+        raise rec.fail("expected_answer", f"expected one capital letter, got {letter!r}")
+    if letter not in BLEND_LETTERS:
+        return Dropped("answer_letter_outside_A-H")
+    return {"correct_letter": letter, "valid_letters": BLEND_LETTERS}
+
+
+def rewrite_prompt(messages: list[dict]) -> list[dict]:
+    """The study asks for step-by-step answers: its lead sentence gains "step by step"."""
+    first = messages[0]["content"]
+    if not first.startswith(MCQ_LEAD):
+        return messages
+    return [{**messages[0], "content": MCQ_LEAD_STEPS + first[len(MCQ_LEAD):]}, *messages[1:]]
+
+
+DOMAIN = Domain(
+    name=NAME, generate=generate, score=score, item_timeout=lambda settings: 10.0,
+    preload=("mixmerge.verifiers.mcq",),
+    blend_subsets=("nano_v3_sft_profiled_stem_mcqa",), blend_verifier=blend_verifier, rewrite_prompt=rewrite_prompt,
+)

@@ -2,14 +2,7 @@
 HF ``generate`` (batched) runs anywhere; vLLM is used on GPUs when installed."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass
-class Sample:
-    text: str
-    finish_reason: str  # "stop" (end token emitted) or "length" (hit max_new_tokens)
-    num_tokens: int
+from mixmerge.evaluation.sample import Sample
 
 
 class HFBackend:

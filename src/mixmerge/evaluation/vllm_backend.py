@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from mixmerge.evaluation.generation import Sample
+from mixmerge.evaluation.sample import Sample
 
 ENGINE_DEFAULTS = {"dtype": "bfloat16", "gpu_memory_utilization": 0.9, "enable_prefix_caching": True}
 ENGINE_KEYS = ("dtype", "gpu_memory_utilization", "max_model_len", "tensor_parallel_size", "enable_prefix_caching",

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from mixmerge import grid
+from mixmerge.grid import Grid
 
-def load_summaries(eval_dir: str | Path) -> pd.DataFrame:
+
+def load_summaries(paths: list[Path]) -> pd.DataFrame:
     records = []
-    for path in sorted(Path(eval_dir).glob("*/*.json")):
+    for path in paths:
         summary = json.loads(path.read_text())
         records.append({"model": summary["model"], "benchmark": summary["benchmark"], "domain": summary["domain"],
                         "n": summary["n"], "k": summary["k"], "strict": summary["avg_at_k"],
@@ -18,16 +21,8 @@ def load_summaries(eval_dir: str | Path) -> pd.DataFrame:
                         "lenient_se": summary["lenient_avg_at_k_stderr"], "pass_at_k": summary["pass_at_k"],
                         "truncation": summary["truncation_rate"]})
     if not records:
-        raise FileNotFoundError(f"no eval summaries under {eval_dir}")
+        raise FileNotFoundError("no eval summaries to report")
     return pd.DataFrame(records)
-
-
-def node_order(config: dict) -> dict[str, list[str]]:
-    from mixmerge.merging.methods import expand_merges
-
-    experts = [f"rl-{d}" for d in config["domains"]]
-    merges = [f"merge-{m}" for m in expand_merges(config["merges"])]
-    return {"experts": experts, "merges": merges, "all": ["base", "sft", *experts, "rl-mixed", *merges]}
 
 
 def wide(frame: pd.DataFrame, metric: str, models: list[str], benchmarks: list[str]) -> pd.DataFrame:
@@ -172,13 +167,16 @@ def merge_records(models_dir: str | Path, merge_nodes: list[str]) -> pd.DataFram
     return pd.DataFrame(rows, columns=["node", "family", "method", "params", "seed", "dtype", "notes"])
 
 
-def build_report(config: dict, eval_dir: str, bench_dir: str, out: str, models_dir: str = "results/models") -> None:
+def build_report(config: dict, out: str, root: str = ".") -> None:
+    """``config``: the report's slice (domains, merges, benchmarks with their domains, gpus); every file read is
+    a grid path (``mixmerge.grid``) under ``root``."""
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    frame = load_summaries(eval_dir)
-    order = node_order(config)
-    benchmarks = list(config["benchmarks"])
-    models = [m for m in order["all"] if m in set(frame["model"])]
+    the_grid = Grid.from_config(config)
+    frame = load_summaries([Path(root, grid.eval_summary(n, b)) for n, b in the_grid.cells()])
+    order = {"experts": the_grid.experts, "merges": the_grid.merge_nodes}
+    benchmarks = list(the_grid.benchmarks)
+    models = [m for m in the_grid.nodes if m in set(frame["model"])]
     strict, lenient = wide(frame, "strict", models, benchmarks), wide(frame, "lenient", models, benchmarks)
 
     main = frame.pivot(index="benchmark", columns="model", values=["strict", "lenient"])
@@ -200,7 +198,7 @@ def build_report(config: dict, eval_dir: str, bench_dir: str, out: str, models_d
     transfer_md = to_markdown(delta.map(lambda v: f"{100 * v:+.1f}"), "Transfer: strict avg@k minus SFT, points")
     (out_dir / "transfer_matrix.md").write_text(transfer_md)
 
-    compute = compute_table(bench_dir, config)
+    compute = compute_table(Path(root, "benchmarks"), config)
     compute.round({"wall_seconds": 1, "gpu_hours": 4}).to_csv(out_dir / "compute_table.csv", index=False)
     ratio = mix_vs_experts(compute, order["experts"])
     compute_md = compute_markdown(compute, ratio)
@@ -215,7 +213,7 @@ def build_report(config: dict, eval_dir: str, bench_dir: str, out: str, models_d
         for c in checks
     ]
     (out_dir / "rl_checks.json").write_text(json.dumps(checks, indent=2))
-    merges = merge_records(models_dir, order["merges"])
+    merges = merge_records(Path(root, grid.RESULTS, "models"), order["merges"])
     merges.to_csv(out_dir / "merge_records.csv", index=False)
     merges_md = to_markdown(merges.set_index("node"), "Merge nodes: family (mergekit = stock mergekit method; "
                             "study = the study's exact semantics), parameters, notes")

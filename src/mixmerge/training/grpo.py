@@ -10,6 +10,7 @@ from mixmerge.training.distributed import world_size
 from mixmerge.data.rows import read_rows
 from mixmerge.verifiers.scoring import score_many
 from mixmerge.training.save_resume import resume_point, save_final, set_threads
+from mixmerge.training.trainer_args import grpo_args
 
 
 def make_reward_fn(name: str, settings: dict):
@@ -40,80 +41,6 @@ def rl_dataset_rows(train_files: dict[str, str], seed: int) -> list[dict]:
     return rows
 
 
-VLLM_COLOCATE_KEYS = ("vllm_gpu_memory_utilization", "vllm_tensor_parallel_size", "vllm_max_model_length",
-                      "vllm_enable_sleep_mode")
-VLLM_SERVER_KEYS = ("vllm_server_base_url", "vllm_server_host", "vllm_server_port", "vllm_server_timeout")
-
-
-def vllm_grpo_kwargs(cfg: dict, world: int) -> dict:
-    """GRPOConfig's vLLM fields from the ``grpo`` config block: rollouts in vLLM colocated with training (each
-    process holds an engine on its own GPU) or on a separate ``vllm serve`` / ``trl vllm-serve`` server."""
-    if not cfg.get("use_vllm"):
-        return {}
-    mode = cfg.get("vllm_mode", "colocate")
-    out = {"use_vllm": True, "vllm_mode": mode,
-           "vllm_importance_sampling_correction": cfg.get("importance_sampling_correction", False)}
-    if out["vllm_importance_sampling_correction"]:
-        out["vllm_importance_sampling_mode"] = cfg.get("importance_sampling_mode", "token_truncate")
-        out["vllm_importance_sampling_clip_max"] = cfg.get("importance_sampling_cap", 2.0)
-    keys = VLLM_COLOCATE_KEYS if mode == "colocate" else VLLM_SERVER_KEYS
-    out.update({key: cfg[key] for key in keys if cfg.get(key) is not None})
-    if mode == "colocate":
-        out.setdefault("vllm_gpu_memory_utilization", 0.3)
-        tp = out.get("vllm_tensor_parallel_size", 1)
-        if world % tp:
-            raise ValueError(f"config key 'grpo.vllm_tensor_parallel_size': {tp} does not divide the {world} "
-                             "training processes")
-    return out
-
-
-def grpo_config(cfg: dict, steps: int, checkpoint_dir: str, seed: int):
-    from trl import GRPOConfig
-
-    completions_per_step = cfg["prompts_per_step"] * cfg["num_generations"]
-    world = world_size()  # processes started by accelerate launch (1 for a plain process)
-    per_device = cfg.get("per_device_prompts", cfg["prompts_per_step"]) * cfg["num_generations"] // world
-    if per_device == 0 or completions_per_step % (per_device * world):
-        raise ValueError(f"config key 'grpo.prompts_per_step': {completions_per_step} completions per step do not "
-                         f"split evenly over {world} processes")
-    accumulation = max(completions_per_step // (per_device * world), 1)
-    extra = vllm_grpo_kwargs(cfg, world)
-    return GRPOConfig(
-        output_dir=checkpoint_dir,
-        max_steps=steps,
-        loss_type=cfg["loss_type"],
-        epsilon=cfg["epsilon"],
-        epsilon_high=cfg["epsilon_high"],
-        beta=cfg["beta"],
-        num_generations=cfg["num_generations"],
-        per_device_train_batch_size=per_device,
-        gradient_accumulation_steps=accumulation,
-        num_iterations=cfg.get("num_iterations", 1),
-        max_completion_length=cfg["max_completion_length"],
-        temperature=cfg["temperature"],
-        top_p=cfg.get("top_p", 1.0),
-        top_k=cfg.get("top_k", 0),
-        learning_rate=cfg["learning_rate"],
-        lr_scheduler_type=cfg["lr_scheduler_type"],
-        warmup_steps=cfg.get("warmup_steps", 0),
-        weight_decay=cfg.get("weight_decay", 0.0),
-        adam_beta1=cfg.get("adam_beta1", 0.9),
-        adam_beta2=cfg.get("adam_beta2", 0.999),
-        max_grad_norm=cfg.get("max_grad_norm", 1.0),
-        scale_rewards=cfg.get("scale_rewards", "group"),
-        mask_truncated_completions=cfg.get("mask_truncated_completions", False),
-        gradient_checkpointing=cfg.get("gradient_checkpointing", False),
-        bf16=cfg.get("bf16", False),
-        save_steps=cfg["save_steps"],
-        logging_steps=cfg.get("logging_steps", 5),
-        seed=seed,
-        data_seed=seed,
-        report_to="none",
-        remove_unused_columns=False,
-        **extra,
-    )
-
-
 def train_grpo(node: str, model_dir: str, train_files: dict[str, str], cfg: dict, reward: dict, steps: int,
                seed: int, threads: int, out_dir: str, checkpoint_dir: str) -> None:
     from datasets import Dataset
@@ -124,12 +51,12 @@ def train_grpo(node: str, model_dir: str, train_files: dict[str, str], cfg: dict
     started = time.time()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="bfloat16" if cfg.get("bf16") else "float32")
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="bfloat16" if cfg["trl"].get("bf16") else "float32")
     dataset = Dataset.from_list(rl_dataset_rows(train_files, seed))
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=[make_reward_fn(d, reward) for d in sorted(train_files)],
-        args=grpo_config(cfg, steps, checkpoint_dir, seed),
+        args=grpo_args(cfg, steps=steps, seed=seed, checkpoint_dir=checkpoint_dir, world=world_size()),
         train_dataset=dataset,
         processing_class=tokenizer,
     )

@@ -8,6 +8,7 @@ import time
 
 from mixmerge.data.rows import read_rows
 from mixmerge.training.save_resume import resume_point, save_final, set_threads
+from mixmerge.training.trainer_args import sft_args
 
 
 def sft_examples(train_files: dict[str, str], per_domain: int, format_fraction: float, seed: int) -> list[dict]:
@@ -54,7 +55,7 @@ def train_sft(base: str, cfg: dict, seed: int, threads: int, out_dir: str, check
     """Train on the tiny domains' ``train_files`` or on the prepared SFT blend ``chats`` (one of the two)."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
     set_threads(threads)
     started = time.time()
@@ -65,31 +66,7 @@ def train_sft(base: str, cfg: dict, seed: int, threads: int, out_dir: str, check
         dataset = Dataset.from_list(sft_examples(train_files, cfg["examples_per_domain"], cfg["format_fraction"],
                                                  seed))
     model = AutoModelForCausalLM.from_pretrained(base, dtype="float32")
-    optional = {key: cfg[key] for key in ("num_train_epochs", "warmup_ratio", "lr_scheduler_kwargs", "adam_beta1",
-                                          "adam_beta2") if cfg.get(key) is not None}
-    args = SFTConfig(
-        output_dir=checkpoint_dir,
-        max_steps=cfg.get("max_steps", -1),  # -1: train for num_train_epochs
-        per_device_train_batch_size=cfg["per_device_train_batch_size"],
-        gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
-        learning_rate=cfg["learning_rate"],
-        lr_scheduler_type=cfg["lr_scheduler_type"],
-        warmup_steps=cfg.get("warmup_steps", 0),
-        weight_decay=cfg["weight_decay"],
-        max_length=cfg["max_length"],
-        save_steps=cfg["save_steps"],
-        gradient_checkpointing=cfg["gradient_checkpointing"],
-        bf16=cfg["bf16"],
-        completion_only_loss=not chats,  # chats: the loss mask comes from assistant_masks
-        logging_steps=25,
-        save_total_limit=None,
-        seed=seed,
-        data_seed=seed,
-        report_to="none",
-        disable_tqdm=False,
-        use_cpu=not _has_cuda(),
-        **optional,
-    )
+    args = sft_args(cfg, seed=seed, checkpoint_dir=checkpoint_dir, chats=bool(chats), use_cpu=not _has_cuda())
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
     trainer.train(resume_from_checkpoint=resume_point(checkpoint_dir))
     save_final(trainer, tokenizer, out_dir, {"node": "sft", "parents": [base], "config": cfg, "seed": seed,

@@ -10,6 +10,7 @@ import threading
 from mixmerge.verifiers import workers
 
 log = logging.getLogger(__name__)
+workers.preload([__name__, "math_verify"])
 logging.getLogger("math_verify").setLevel(logging.ERROR)  # it warns on every call with timeouts disabled
 _MAX_CHARS = 2000  # longer answers are not parsed: math-verify/sympy can hang on pathological input
 

@@ -35,7 +35,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+
+from mixmerge.verifiers.sandbox_types import Limits, RunResult
 
 log = logging.getLogger(__name__)
 
@@ -49,26 +50,6 @@ _UID_BASE, _UID_SPAN = 2_000_000, 1 << 24
 _PRIVATE_DIRS = ("/var/tmp", "/dev/shm", "/run/lock")
 PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-@dataclass(frozen=True)
-class Limits:
-    cpu_s: float = 5
-    wall_s: float = 10
-    memory_mb: int = 1024
-    nproc: int = 32
-    nofile: int = 64
-    fsize_mb: int = 16
-    output_bytes: int = 65536
-
-
-@dataclass
-class RunResult:
-    status: str  # ok | error | timeout | killed | output_limit | sandbox_error
-    returncode: int | None
-    stdout: str
-    stderr: str
-    wall_s: float
 
 
 # ---------------------------------------------------------------- isolation mode

@@ -7,7 +7,7 @@ import time
 import urllib.error
 import urllib.request
 
-from mixmerge.verifiers.sandbox import Limits, RunResult
+from mixmerge.verifiers.sandbox_types import Limits, RunResult
 
 log = logging.getLogger(__name__)
 COMPILE_TIMEOUT_S = 5  # as in the study's client

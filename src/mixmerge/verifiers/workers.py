@@ -18,7 +18,7 @@ from collections import deque
 from multiprocessing.connection import wait
 
 log = logging.getLogger(__name__)
-_PRELOAD = ["mixmerge.verifiers.mathcheck", "mixmerge.verifiers.sandbox", "math_verify"]
+_PRELOAD: list[str] = []  # modules the forkserver imports ahead (set by callers before the first pool starts)
 _IN_WORKER = False  # inside a worker the outer deadline already bounds every call: no nested pools
 
 
@@ -111,6 +111,13 @@ class Pool:
             for worker in self.idle:
                 worker.kill()
             self.idle.clear()
+
+
+def preload(modules) -> None:
+    """Add modules for workers to import ahead; effective for pools started after this call."""
+    for module in modules:
+        if module not in _PRELOAD:
+            _PRELOAD.append(module)
 
 
 _pools: dict[int, Pool] = {}

@@ -12,26 +12,25 @@ from __future__ import annotations
 
 from collections import Counter
 
-from mixmerge.data.sources import (DataError, Dropped, Record, convert, dedupe, drop_unverifiable_math, load_table,
-                              parse_json_line)
+from mixmerge.data.sources import (DataError, Dropped, Record, convert, dedupe, drop_unverifiable_math,
+                                   load_table, parse_json_line)
+from mixmerge.domains import get_domain, registry
 
 HUB_ID = "nvidia/Nemotron-3-Nano-RL-Training-Blend"
 DROP = "drop"
-# The study's mapping; "drop" = not used (structured outputs; the agent subset has no domain here).
-SUBSETS = {
-    "nano_v3_sft_profiled_dapo17k": "math",
-    "nano_v3_sft_profiled_skywork_no_omni": "math",
-    "nano_v3_sft_profiled_stem_mcqa": "science",
-    "nano_v3_sft_profiled_instruction_following": "instruct",
-    "nano_v3_sft_profiled_comp_coding_50tests": "code",
-    "nano_v3_sft_profiled_structured_outputs": DROP,
-    "nano_v3_sft_profiled_workbench": DROP,
-}
-MATH_PREFIX = ("Solve the following math problem step by step. The last line of your response should be of "
-               "the form Answer: $Answer (without quotes) where $Answer is the answer to the problem.\n\n")
-MCQ_LEAD = "Answer the following multiple choice question."
-MCQ_LEAD_STEPS = "Answer the following multiple choice question step by step."
-TRAIN_LETTERS = "ABCDEFGH"  # the study's default: training rows carry no valid_letters
+# Subsets the study does not use (structured outputs; the agent subset until a domain takes it).
+DROPPED_SUBSETS = ("nano_v3_sft_profiled_structured_outputs", "nano_v3_sft_profiled_workbench")
+
+
+def default_subsets() -> dict[str, str]:
+    """The study's subset -> domain map, from the domains that claim blend subsets, plus the dropped ones."""
+    subsets = {subset: DROP for subset in DROPPED_SUBSETS}
+    for domain in registry().values():
+        for subset in domain.blend_subsets:
+            if subset in subsets:
+                raise ValueError(f"blend subset {subset!r} is claimed by {subsets[subset]!r} and {domain.name!r}")
+            subsets[subset] = domain.name
+    return subsets
 
 
 def _content(rec: Record, i: int, message) -> str:
@@ -59,58 +58,12 @@ def prompt_messages(rec: Record) -> list[dict]:
     return [{"role": m["role"], "content": _content(rec, i, m)} for i, m in enumerate(messages)]
 
 
-def math_verifier(rec: Record) -> dict:
-    return {"answer": rec.text("expected_answer")}
-
-
-def science_verifier(rec: Record) -> dict | Dropped:
-    letter = rec.text("expected_answer")
-    if len(letter) != 1 or not letter.isupper():
-        raise rec.fail("expected_answer", f"expected one capital letter, got {letter!r}")
-    if letter not in TRAIN_LETTERS:
-        return Dropped("answer_letter_outside_A-H")
-    return {"correct_letter": letter, "valid_letters": TRAIN_LETTERS}
-
-
-def instruction_verifier(rec: Record, unsupported: Counter) -> dict | Dropped:
-    from mixmerge.data.sources.ifcheck import check_instructions
-
-    ids = rec.get("instruction_id_list", list)
-    kwargs = rec.get("kwargs", list)
-    return check_instructions(rec, ids, kwargs, unsupported)
-
-
-def code_verifier(rec: Record) -> dict:
-    meta = rec.get("verifier_metadata", dict)
-    tests = meta.get("unit_tests")
-    if not isinstance(tests, dict):
-        raise rec.fail("verifier_metadata.unit_tests", "missing")
-    inputs, outputs = tests.get("inputs"), tests.get("outputs")
-    if not isinstance(inputs, list) or not isinstance(outputs, list) or not inputs:
-        raise rec.fail("verifier_metadata.unit_tests", "expected non-empty lists 'inputs' and 'outputs'")
-    if len(inputs) != len(outputs):
-        raise rec.fail("verifier_metadata.unit_tests", f"{len(inputs)} inputs but {len(outputs)} outputs")
-    if not all(isinstance(x, str) for x in inputs + outputs):
-        raise rec.fail("verifier_metadata.unit_tests", "inputs and outputs must be strings")
-    return {"tests": [{"stdin": i, "stdout": o} for i, o in zip(inputs, outputs)]}
-
-
-def rewrite(domain: str, messages: list[dict]) -> list[dict]:
-    """The study's prompt rewrites, on the first message."""
-    first = dict(messages[0])
-    if domain == "math":
-        first["content"] = MATH_PREFIX + first["content"]
-    elif domain == "science" and first["content"].startswith(MCQ_LEAD):
-        first["content"] = MCQ_LEAD_STEPS + first["content"][len(MCQ_LEAD):]
-    return [first, *messages[1:]]
-
-
 class BlendConverter:
     def __init__(self, subsets: dict[str, str], domains: list[str], source_name: str):
         self.subsets, self.domains, self.source_name = subsets, set(domains), source_name
-        self.unsupported_ids: Counter = Counter()
+        self.counters = {"unsupported_instruction_ids": Counter()}
         self.per_subset: Counter = Counter()
-        self.science_rewritten = 0
+        self.rewritten: Counter = Counter()
 
     def __call__(self, raw: Record) -> dict | Dropped:
         rec = parse_json_line(raw)
@@ -123,13 +76,15 @@ class BlendConverter:
         if domain not in self.domains:
             return Dropped(f"domain_not_selected:{domain}")
         messages = prompt_messages(rec)
-        verifier = {"math": math_verifier, "science": science_verifier, "code": code_verifier,
-                    "instruct": lambda r: instruction_verifier(r, self.unsupported_ids)}[domain](rec)
+        spec = get_domain(domain)
+        if spec.blend_verifier is None:
+            raise rec.fail("dataset", f"domain {domain!r} has no converter for blend rows")
+        verifier = spec.blend_verifier(rec, self.counters)
         if isinstance(verifier, Dropped):
             return verifier
-        prompt = rewrite(domain, messages)
-        if domain == "science" and prompt[0]["content"] != messages[0]["content"]:
-            self.science_rewritten += 1
+        prompt = spec.rewrite_prompt(messages)
+        if prompt != messages:
+            self.rewritten[domain] += 1
         index = rec.data.get("index", rec.index)
         self.per_subset[subset] += 1
         return {"id": f"{domain}-{subset.removeprefix('nano_v3_sft_profiled_')}-{index}", "domain": domain,
@@ -139,7 +94,7 @@ class BlendConverter:
 
 def load_blend(spec: dict, domains: list[str], *, cache_dir: str | None = None) -> tuple[dict[str, list[dict]], dict]:
     """Rows per domain (deduplicated, not yet length-filtered) and the card's counts."""
-    subsets = dict(spec.get("subsets") or SUBSETS)
+    subsets = dict(spec.get("subsets") or default_subsets())
     table = load_table(spec["source"], cache_dir=cache_dir, text_lines=True)
     to_row = BlendConverter(subsets, domains, table.description)
     result = convert(table.records(), to_row, spec.get("skip_bad_rows", False))
@@ -149,8 +104,8 @@ def load_blend(spec: dict, domains: list[str], *, cache_dir: str | None = None) 
     card = {"source": table.info, "subsets": subsets, **result.card(),
             "converted_per_subset_before_dedupe": dict(sorted(to_row.per_subset.items())),
             "duplicates_dropped": duplicates,
-            "unsupported_instruction_ids": dict(to_row.unsupported_ids.most_common()),
-            "science_prompts_rewritten": to_row.science_rewritten}
+            "unsupported_instruction_ids": dict(to_row.counters["unsupported_instruction_ids"].most_common()),
+            "prompts_rewritten": dict(sorted(to_row.rewritten.items()))}
     if bad_golds:
         card["gold_fails_math_check_examples"] = bad_golds
     clash = [i for i, n in Counter(r["id"] for r in rows).items() if n > 1]

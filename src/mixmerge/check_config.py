@@ -1,0 +1,103 @@
+"""``mixmerge check-config``: build every trainer config, merge plan and eval setting from a config, no model loaded."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from mixmerge.config import ConfigError, overlay, validate
+
+
+def load_layers(paths: list[str]) -> dict:
+    """Config files layered left to right (later files overlay earlier ones, as ``snakemake --configfile``)."""
+    merged: dict = {}
+    for path in paths:
+        try:
+            layer = yaml.safe_load(Path(path).read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        merged = overlay(merged, layer)
+    return merged
+
+
+def _build(key: str, build):
+    """Run ``build()``; any TRL/transformers complaint becomes a ConfigError naming ``key``."""
+    try:
+        return build()
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as err:
+        message = str(err)
+        raise ConfigError(message if "config key" in message else f"config key '{key}': {message}") from None
+
+
+def merge_plans(merges: dict, n_experts: int) -> dict[str, dict]:
+    """Every merge node with its method's full parameters, checked for ``n_experts`` experts."""
+    from mixmerge.merging.methods import expand_merges, resolve_params
+
+    return {name: resolve_params(spec["method"], spec["params"], n_experts) for name, spec in expand_merges(merges).items()}
+
+
+def _without_gpu_only(config: dict, lines: list[str]) -> dict:
+    """On a machine without a GPU, TrainingArguments refuses bf16 at construction; check those blocks with bf16
+    off (the field name was already checked) and say so."""
+    import torch
+
+    if torch.cuda.is_available():
+        return config
+    out = dict(config)
+    for kind in ("sft", "grpo"):
+        if config[kind]["trl"].get("bf16"):
+            out[kind] = {**config[kind], "trl": {**config[kind]["trl"], "bf16": False}}
+            lines.append(f"{kind}: bf16 checked by name only (no GPU on this machine)")
+    return out
+
+
+def check(config: dict) -> list[str]:
+    """Every check; returns the lines of the plan it built. Raises ConfigError on the first problem."""
+    from mixmerge.evaluation.vllm_backend import engine_kwargs, sampling_kwargs
+    from mixmerge.training.trainer_args import grpo_args, grpo_batch_plan, sft_args
+
+    validate(config)
+    lines: list[str] = []
+    config = _without_gpu_only(config, lines)
+    scratch = tempfile.mkdtemp(prefix="mixmerge-check-")
+    if config["sft"]["enabled"]:
+        args = _build("sft.trl", lambda: sft_args(config["sft"], seed=config["seed"], checkpoint_dir=scratch,
+                                                  chats=config["data"]["source"] != "tiny", use_cpu=True))
+        lines.append(f"sft: SFTConfig ok ({args.per_device_train_batch_size} sequences per device x "
+                     f"{args.gradient_accumulation_steps} accumulation)")
+    world = max(config["gpus"]["grpo"], 1)
+    for node, steps in config["grpo"]["steps"].items():
+        _build("grpo.trl", lambda: grpo_args(config["grpo"], steps=steps, seed=config["seed"], checkpoint_dir=scratch,
+                                             world=world))
+    plan = _build("grpo.prompts_per_step", lambda: grpo_batch_plan(config["grpo"], world))
+    lines.append(f"grpo: GRPOConfig ok for {len(config['grpo']['steps'])} runs; {config['grpo']['prompts_per_step']} "
+                 f"prompts x {config['grpo']['trl']['num_generations']} = {plan['completions_per_step']} completions "
+                 f"per step over {world} process(es): {plan['per_device_train_batch_size']} per device per "
+                 f"micro-batch x {plan['gradient_accumulation_steps']} accumulation")
+    plans = _build("merges", lambda: merge_plans(config["merges"], len(config["domains"])))
+    lines.append(f"merges: {len(plans)} merge nodes planned ({', '.join(plans)})")
+    eval_cfg = config["eval"]
+    if eval_cfg["backend"] in ("vllm", "auto"):
+        _build("eval.vllm", lambda: engine_kwargs("MODEL", eval_cfg["seed"], eval_cfg.get("vllm"),
+                                                  max(config["gpus"]["eval"], 1)))
+    for name, bench in config["benchmarks"].items():
+        _build(f"benchmarks.{name}", lambda: sampling_kwargs(bench["k"], bench, eval_cfg["seed"]))
+    lines.append(f"eval: {eval_cfg['backend']} backend, {len(config['benchmarks'])} benchmarks")
+    return lines
+
+
+def main(paths: list[str]) -> int:
+    import sys
+
+    try:
+        lines = check(load_layers(paths))
+    except ConfigError as err:
+        print(f"mixmerge check-config {' '.join(paths)}: {err}", file=sys.stderr)
+        return 1
+    print(f"mixmerge check-config {' '.join(paths)}: ok")
+    for line in lines:
+        print(f"  {line}")
+    return 0

@@ -1,0 +1,11 @@
+"""One generated sample, as every generation backend returns it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Sample:
+    text: str
+    finish_reason: str  # "stop" (end token emitted) or "length" (hit max_new_tokens)
+    num_tokens: int

@@ -1,0 +1,105 @@
+"""TRL trainer configs from a trainer block: the project's own keys plus ``trl:``, handed to TRL unchanged.
+
+``sft.trl`` becomes ``SFTConfig(**sft.trl, ...)`` and ``grpo.trl`` becomes ``GRPOConfig(**grpo.trl, ...)``; mixmerge
+adds only what it owns (paths, seeds, steps, the per-device batch split), and a block that sets one of those is
+an error, as is a field the installed TRL/transformers does not have.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+from pathlib import Path
+
+# Fields mixmerge sets itself; a trl block may not set them.
+OWNED = {
+    "sft": {"output_dir", "seed", "data_seed", "report_to", "completion_only_loss", "use_cpu"},
+    "grpo": {"output_dir", "max_steps", "seed", "data_seed", "report_to", "remove_unused_columns",
+             "per_device_train_batch_size", "gradient_accumulation_steps"},
+}
+CLASSES = {"sft": ("trl", "SFTConfig"), "grpo": ("trl", "GRPOConfig")}
+
+
+class TrainerFieldError(ValueError):
+    """A trl block names a field TRL does not have, or one mixmerge owns. The message names the key."""
+
+
+def _versions() -> str:
+    return "-".join(f"{p}{importlib.metadata.version(p)}" for p in ("trl", "transformers"))
+
+
+def _cache_file() -> Path:
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "mixmerge" / f"trainer-fields-{_versions()}.json"
+
+
+def trainer_fields() -> dict[str, set[str]]:
+    """Field names of every trainer config class. Importing TRL takes about 11 s on 2 cores, and the workflow
+    checks these names on every Snakemake start, so the names are cached per installed TRL/transformers."""
+    cache = _cache_file()
+    try:
+        return {k: set(v) for k, v in json.loads(cache.read_text()).items()}
+    except (OSError, ValueError):
+        pass
+    import dataclasses
+
+    fields = {kind: sorted(f.name for f in dataclasses.fields(_config_class(kind))) for kind in CLASSES}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(fields))
+    tmp.replace(cache)
+    return {k: set(v) for k, v in fields.items()}
+
+
+def _config_class(kind: str):
+    module, name = CLASSES[kind]
+    return getattr(importlib.import_module(module), name)
+
+
+def check_fields(kind: str, trl_block: dict) -> None:
+    """Raise TrainerFieldError naming ``<kind>.trl.<field>`` for an unknown or mixmerge-owned field."""
+    known = trainer_fields()[kind]
+    for name in trl_block:
+        if name in OWNED[kind]:
+            raise TrainerFieldError(f"config key '{kind}.trl.{name}': set by mixmerge, remove it from the config")
+        if name not in known:
+            _, cls = CLASSES[kind]
+            raise TrainerFieldError(f"config key '{kind}.trl.{name}': {cls} has no such field "
+                                    f"(installed: {_versions()})")
+
+
+def sft_args(cfg: dict, *, seed: int, checkpoint_dir: str, chats: bool, use_cpu: bool):
+    """SFTConfig from the ``sft`` block; ``chats``: the loss mask comes from the chats' assistant masks."""
+    check_fields("sft", cfg["trl"])
+    return _config_class("sft")(
+        **cfg["trl"], output_dir=checkpoint_dir, seed=seed, data_seed=seed, report_to="none",
+        completion_only_loss=not chats, use_cpu=use_cpu)
+
+
+def grpo_batch_plan(cfg: dict, world: int) -> dict:
+    """How one optimiser step's completions split over ``world`` processes: per-device micro-batch and
+    accumulation, so that one step consumes exactly one rollout of ``prompts_per_step`` prompts."""
+    generations = cfg["trl"]["num_generations"]
+    completions = cfg["prompts_per_step"] * generations
+    per_device = cfg.get("per_device_prompts", cfg["prompts_per_step"]) * generations // world
+    if per_device == 0 or completions % (per_device * world):
+        raise ValueError(f"config key 'grpo.prompts_per_step': {completions} completions per step do not split "
+                         f"evenly over {world} processes")
+    return {"completions_per_step": completions, "per_device_train_batch_size": per_device,
+            "gradient_accumulation_steps": max(completions // (per_device * world), 1)}
+
+
+def grpo_args(cfg: dict, *, steps: int, seed: int, checkpoint_dir: str, world: int):
+    """GRPOConfig from the ``grpo`` block for a run of ``steps`` optimiser steps over ``world`` processes."""
+    check_fields("grpo", cfg["trl"])
+    trl_block = cfg["trl"]
+    if trl_block.get("use_vllm") and trl_block.get("vllm_mode", "colocate") == "colocate":
+        tp = trl_block.get("vllm_tensor_parallel_size", 1)
+        if world % tp:
+            raise ValueError(f"config key 'grpo.trl.vllm_tensor_parallel_size': {tp} does not divide the {world} "
+                             "training processes")
+    plan = grpo_batch_plan(cfg, world)
+    return _config_class("grpo")(
+        **trl_block, output_dir=checkpoint_dir, max_steps=steps, seed=seed, data_seed=seed, report_to="none",
+        remove_unused_columns=False, per_device_train_batch_size=plan["per_device_train_batch_size"],
+        gradient_accumulation_steps=plan["gradient_accumulation_steps"])
