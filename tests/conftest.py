@@ -4,6 +4,7 @@ import time
 import pytest
 
 from mixmerge.verifiers import sandbox
+from workflow_copy import REPO, copy_workflow, run_dirs_snapshot, snapshot_changes
 
 
 def sandbox_pids() -> list[int]:
@@ -64,3 +65,21 @@ def bare_nltk():
     patch.setattr(nltk.data, "path", [nltk_offline.ensure_punkt()])
     yield
     patch.undo()
+
+
+@pytest.fixture
+def workflow_copy(tmp_path):
+    """The root of a private copy of the workflow (workflow/, config/, src/): plan or run the DAG there
+    (``workflow_copy.run_snakemake``), never in the checkout, whose results/ the main job may have filled."""
+    return copy_workflow(tmp_path / "repo")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_run_dirs_untouched():
+    """The session writes nothing to the checkout's results/, logs/, benchmarks/ or .snakemake/ (names, sizes
+    and mtimes compared before and after; a failure shows as an error at teardown of the last test)."""
+    before = run_dirs_snapshot(REPO)
+    yield
+    changes = snapshot_changes(before, run_dirs_snapshot(REPO))
+    assert not changes, ("tests changed the checkout's run directories (plan or run the DAG in a "
+                         "workflow_copy instead):\n" + "\n".join(changes[:40]))

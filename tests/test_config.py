@@ -1,12 +1,11 @@
 import copy
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from mixmerge.config import ConfigError, validate
+from workflow_copy import run_snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((ROOT / "config/config.yaml").read_text())
@@ -20,14 +19,15 @@ def test_default_config_is_valid():
     "edit, key",
     [
         (lambda c: c.update(unknown_key=1), "unknown_key"),
-        (lambda c: c["grpo"].update(lerning_rate=1e-3), "grpo.lerning_rate"),
-        (lambda c: c.update(domains=["math", "poetry"]), "domains.1"),
+        (lambda c: c["grpo"]["trl"].update(lerning_rate=1e-3), "grpo.trl.lerning_rate"),
+        (lambda c: c["grpo"].update(learning_rate=1e-3), "grpo.learning_rate"),
+        (lambda c: c.update(domains=["math", "poetry"]), "domains[1]"),
         (lambda c: c["grpo"]["steps"].update(math=-5), "grpo.steps.math"),
-        (lambda c: c["sft"].update(max_steps=0), "sft.max_steps"),
+        (lambda c: c["sft"]["trl"].update(warmup_ratio=0.1), "sft.trl.warmup_ratio"),
         (lambda c: c["merges"].update(bad={"method": "frankenmerge"}), "merges.bad.method"),
         (lambda c: c["merges"].update(t={"method": "ties", "params": {"dnsity": 0.2}}), "merges"),
         (lambda c: c["benchmarks"]["math"].update(domain="chemistry"), "benchmarks.math.domain"),
-        (lambda c: c["grpo"].update(loss_type="ppo"), "grpo.loss_type"),
+        (lambda c: c["grpo"]["steps"].update(poetry=5), "grpo.steps.poetry"),
     ],
 )
 def test_bad_config_names_the_key(edit, key):
@@ -45,16 +45,12 @@ def test_missing_step_count_for_a_domain():
         validate(config)
 
 
-def test_snakemake_stops_before_any_job(tmp_path):
+def test_snakemake_stops_before_any_job(tmp_path, workflow_copy):
     config = copy.deepcopy(DEFAULT)
     config["grpo"]["steps"]["math"] = -3
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(config))
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(bad),
-         "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
-    )
+    proc = run_snakemake(workflow_copy, "--cores", "1", "--configfile", str(bad), check=False)
     assert proc.returncode != 0
     assert "grpo.steps.math" in proc.stdout + proc.stderr
-    assert not (tmp_path / "results").exists()  # stopped before any job
+    assert not (workflow_copy / "results").exists()  # stopped before any job

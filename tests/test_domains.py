@@ -1,10 +1,16 @@
+import re
+import time
+
 import pytest
 
-from mixmerge.domains import final_answer, get_domain
+from mixmerge.domains import domain_names, final_answer, get_domain
 from mixmerge.data.rows import read_rows, write_rows
 from mixmerge.verifiers.scoring import score_many
 
-DOMAINS = ["math", "code", "science", "instruct"]
+DOMAINS = domain_names()
+HOSTILE = ["", "</think>", "<think>" * 50, "</think>\n" + "x" * 100_000, "\x00\x01\ufffd",
+           "</think>" + "\\boxed{" * 5000, "</think>```python\n" + "(" * 50_000 + "\n```",
+           "</think>Answer: " + "A " * 20_000, "</think>" + "\U0001F600" * 30_000]
 
 
 @pytest.mark.parametrize("name", DOMAINS)
@@ -24,8 +30,8 @@ def test_reference_scores_one_and_unformatted_scores_zero(name):
     assert score_many(domains, [r["solution"] for r in rows], verifiers, {}) == [1.0] * len(rows)
     assert score_many(domains, [r["plain_solution"] for r in rows], verifiers, {}) == [0.0] * len(rows)
     lenient = score_many(domains, [r["plain_solution"] for r in rows], verifiers, {}, lenient=True)
-    # Lenient = right answer whatever the format; for instruction following the format *is* the answer.
-    assert lenient == ([0.0] * len(rows) if name == "instruct" else [1.0] * len(rows))
+    # Lenient = right answer whatever the format; where the format *is* the answer (instruction following), 0.
+    assert lenient == [float(get_domain(name).lenient_forgives_format)] * len(rows)
 
 
 @pytest.mark.parametrize("name", DOMAINS)
@@ -39,10 +45,14 @@ def test_think_gate(name):
 
 
 @pytest.mark.parametrize("name", DOMAINS)
-@pytest.mark.parametrize("junk", ["", "</think>", "<think>" * 50, "</think>\n" + "x" * 100_000, "\x00\x01\ufffd"])
-def test_scorers_never_raise_on_junk(name, junk):
-    row = get_domain(name).generate(1, 3, "eval")[0]
-    assert get_domain(name).score(junk, row["verifier"]) == 0.0
+@pytest.mark.parametrize("junk", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_output_scores_zero_within_the_domains_time_bound(name, junk):
+    domain = get_domain(name)
+    row = domain.generate(1, 3, "eval")[0]
+    started = time.monotonic()
+    assert domain.score(junk, row["verifier"]) == 0.0
+    assert domain.score(junk, row["verifier"], lenient=True) == 0.0
+    assert time.monotonic() - started <= domain.item_timeout({})
 
 
 def test_wrong_answers_score_zero():
@@ -93,3 +103,38 @@ def test_strict_implies_lenient(name):
     lenient = score_many(domains, variants, verifiers, {}, lenient=True)
     assert any(strict)
     assert all(lv == 1.0 for sv, lv in zip(strict, lenient) if sv == 1.0)
+
+
+def test_a_new_domain_is_one_module(workflow_copy):
+    """A copy of the math module under a new name, plus config entries, and nothing else: the registry finds
+    it, the contract holds for it, and the DAG plans its expert, its eval cells and merges that include it."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from workflow_copy import run_snakemake
+
+    domains = workflow_copy / "src/mixmerge/domains"
+    text = (domains / "math.py").read_text().replace('NAME = "math"', 'NAME = "algebra"')
+    text = text.replace('blend_subsets=("nano_v3_sft_profiled_dapo17k", "nano_v3_sft_profiled_skywork_no_omni"),', "")
+    (domains / "algebra.py").write_text(text)
+    config = yaml.safe_load((workflow_copy / "config/config.yaml").read_text())
+    config["domains"].append("algebra")
+    config["grpo"]["steps"]["algebra"] = 5
+    config["benchmarks"]["algebra"] = {**config["benchmarks"]["math"], "domain": "algebra"}
+    (workflow_copy / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+    contract = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(__file__), "-k",
+         "algebra and not new_domain"], cwd=workflow_copy, env={**__import__("os").environ,
+                                                                "PYTHONPATH": str(workflow_copy / "src")},
+        capture_output=True, text=True, timeout=300)
+    assert contract.returncode == 0, contract.stdout[-3000:]
+    assert int(re.search(r"(\d+) passed", contract.stdout).group(1)) >= 10  # every per-domain test, for algebra
+
+    plan = run_snakemake(workflow_copy, "-n", "--forceall").stdout
+    assert "results/models/rl-algebra" in plan
+    assert "results/eval/rl-algebra/algebra.json" in plan and "results/eval/merge-ties/algebra.json" in plan
+    assert "--experts results/models/rl-math results/models/rl-code results/models/rl-science " \
+           "results/models/rl-instruct results/models/rl-algebra" in plan

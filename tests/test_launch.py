@@ -1,13 +1,11 @@
 """The command line each stage runs under, per GPU count; checked against accelerate's own parser."""
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from mixmerge.compute.launch import build_command
+from workflow_copy import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 ZERO3 = str(REPO / "config/accelerate/zero3.yaml")
@@ -38,11 +36,9 @@ def test_several_gpus_run_under_accelerate_with_zero3(gpus):
     assert args.module and args.training_script == "mixmerge" and args.training_script_args == STAGE
 
 
-def dry_run_shell(*extra: str) -> str:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--cores", "2", *extra], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stdout + out.stderr
+def dry_run_shell(root: Path, *extra: str) -> str:
+    """``snakemake -n -p`` in the workflow copy at ``root``."""
+    out = run_snakemake(root, "-n", "-p", "--cores", "2", *extra)
     return out.stdout + out.stderr
 
 
@@ -52,13 +48,13 @@ def shell_of(text: str, stage: str) -> str:
     return match.group(1)
 
 
-def test_rules_launch_with_the_configured_gpus(tmp_path):
+def test_rules_launch_with_the_configured_gpus(tmp_path, workflow_copy):
     from conftest import complete_config
 
     config = complete_config(REPO / "tests/fixtures/gpu_overlay.yaml", tmp_path / "gpu.yaml")
-    text = dry_run_shell("--configfile", str(config))
+    text = dry_run_shell(workflow_copy, "--configfile", str(config))
     assert shell_of(text, "grpo").startswith("--gpus 8 --job grpo")
-    assert "--accelerate-config " + ZERO3 in shell_of(text, "grpo")
+    assert "--accelerate-config " + str(workflow_copy / "config/accelerate/zero3.yaml") in shell_of(text, "grpo")
     assert shell_of(text, "sft").startswith("--gpus 4 --job sft")
     assert shell_of(text, "eval").startswith("--gpus 1 --job eval")
     assert "--accelerate-config" not in shell_of(text, "eval")  # generation: one process, vLLM spans the GPUs
@@ -66,8 +62,8 @@ def test_rules_launch_with_the_configured_gpus(tmp_path):
     assert "--lease-wait-s 900" in shell_of(text, "eval")  # the launch block reaches the launcher
 
 
-def test_tiny_cpu_grid_asks_for_no_gpus():
-    text = dry_run_shell()
+def test_tiny_cpu_grid_asks_for_no_gpus(workflow_copy):
+    text = dry_run_shell(workflow_copy)
     assert "workflow/profiles/default" in text  # the workflow profile is picked up ...
     for stage in ("sft", "grpo", "merge", "eval"):
         assert shell_of(text, stage).startswith("--gpus 0 ")  # ... and forces no GPUs on the CPU profile

@@ -10,19 +10,20 @@ import pytest
 import yaml
 
 from mixmerge.config import overlay
+from workflow_copy import copy_workflow, run_snakemake, snakemake_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"),
-           "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    """Snakemake in the workflow copy at ``workdir``, on the CI config written there."""
+    return run_snakemake(workdir, "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args,
+                         timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("grid")
+    workdir = copy_workflow(tmp_path_factory.mktemp("grid"))
     config = overlay(yaml.safe_load((ROOT / "config/config.yaml").read_text()),
                      yaml.safe_load((ROOT / "tests/ci_config.yaml").read_text()))
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -93,7 +94,7 @@ def test_interrupted_training_resumes_from_checkpoint(grid):
            "--train", "math=results/data/math/train.parquet", "--settings", json.dumps(config["grpo"]),
            "--reward", json.dumps(config["reward"]), "--steps", str(steps + 1), "--threads", "1",
            "--out", "results/models/rl-math-longer", "--checkpoints", "results/checkpoints/rl-math"]
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, cwd=workdir, env=snakemake_env(workdir), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"resuming from results/checkpoints/rl-math/checkpoint-{steps}" in proc.stderr
     card = json.loads((workdir / "results/models/rl-math-longer/mixmerge_card.json").read_text())

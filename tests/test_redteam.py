@@ -23,24 +23,39 @@ CALLS = [{"call": "add", "args": [1, 2], "expected": 3}]
 
 @pytest.fixture
 def host_guard(tmp_path, monkeypatch):
-    """Canary files in the test dir and in a visible host dir; checks them, cwd, home and processes after."""
+    """Canary files in the test dir and in visible host dirs (/var/cache, /tmp); checks them after, with the
+    listings of what a sandboxed program could write to (cwd, home, and the sandbox's temporary directory:
+    a private one here, through tempfile.tempdir and TMPDIR, not the whole host /tmp that other processes
+    share) and the processes left."""
     monkeypatch.chdir(tmp_path)
-    visible = tempfile.mkdtemp(prefix="mixmerge-canary-", dir="/var/cache")
-    canaries = {os.path.join(d, "canary.txt"): "keep me" for d in (str(tmp_path), visible)}
+    sandbox_tmp = tmp_path / "sandbox-tmp"  # where run_python makes its work dirs (audit mode)
+    sandbox_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(sandbox_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(sandbox_tmp))
+    visible = [tempfile.mkdtemp(prefix="mixmerge-canary-", dir=d) for d in ("/var/cache", "/tmp")]
+    canaries = {os.path.join(d, "canary.txt"): "keep me" for d in (str(tmp_path), *visible)}
     for path, text in canaries.items():
         with open(path, "w") as f:
             f.write(text)
     home = os.path.expanduser("~")
-    before = (set(os.listdir(tmp_path)), set(os.listdir(home)), set(os.listdir("/tmp")))
+
+    def listings():
+        return {"cwd": set(os.listdir(tmp_path)), "home": set(os.listdir(home)),
+                "sandbox tmp": set(os.listdir(sandbox_tmp))}
+
+    before = listings()
     yield canaries
     for path, text in canaries.items():
         with open(path) as f:
             assert f.read() == text, f"canary {path} modified"
-    assert (set(os.listdir(tmp_path)), set(os.listdir(home)), set(os.listdir("/tmp"))) == before
+    after = listings()
+    for name in before:
+        assert after[name] == before[name], f"{name}: {sorted(after[name] ^ before[name])} appeared or vanished"
     assert sandbox_pids() == [], "sandboxed processes left behind"
     for path in canaries:
         os.remove(path)
-    os.rmdir(visible)
+    for d in visible:
+        os.rmdir(d)
 
 
 def check(code, timer, tests=STDIO, limits=LIMITS):

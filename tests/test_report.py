@@ -32,7 +32,7 @@ def test_summarise_avg_at_k_and_truncation():
 
 
 def write_cell(root, model, bench, strict, n=10, k=4):
-    path = root / "eval" / model / f"{bench}.json"
+    path = root / "results" / "eval" / model / f"{bench}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"model": model, "benchmark": bench, "domain": bench, "n": n, "k": k,
                                 "avg_at_k": strict, "avg_at_k_stderr": 0.01, "lenient_avg_at_k": strict + 0.1,
@@ -47,10 +47,10 @@ def grid(tmp_path):
             write_cell(tmp_path, model, bench, value + (0.1 if bench == "code" else 0.0))
     for rule, node, seconds in [("sft", "sft", 100), ("grpo", "rl-math", 200), ("grpo", "rl-code", 300),
                                 ("grpo", "rl-mixed", 250), ("merge", "merge-ties", 5)]:
-        path = tmp_path / "bench" / rule / f"{node}.tsv"
+        path = tmp_path / "benchmarks" / rule / f"{node}.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"s\th:m:s\n{seconds}\t0:00:00\n")
-    record = tmp_path / "models" / "merge-ties" / "merge_record.json"
+    record = tmp_path / "results" / "models" / "merge-ties" / "merge_record.json"
     record.parent.mkdir(parents=True)
     record.write_text(json.dumps({"family": "study", "method": "ties_study", "params": {"density": 0.2}, "seed": 0,
                                   "dtype": "float32", "notes": ["expert 1: trims nothing"]}))
@@ -59,7 +59,7 @@ def grid(tmp_path):
 
 def test_build_report_tables(grid):
     out = grid / "report"
-    build_report(CONFIG, str(grid / "eval"), str(grid / "bench"), str(out), str(grid / "models"))
+    build_report(CONFIG, str(out), root=str(grid))
     main = pd.read_csv(out / "main_table.csv", index_col=0)
     assert list(main.index) == ["math", "code"]
     assert math.isclose(main.loc["code", "rl-math:strict"], 0.6)
@@ -76,7 +76,7 @@ def test_build_report_tables(grid):
 def test_rl_checks_gain_in_standard_errors(grid):
     from mixmerge.report.tables import load_summaries
 
-    checks = {(c["model"], c["benchmark"]): c for c in rl_checks(load_summaries(grid / "eval"), CONFIG)}
+    checks = {(c["model"], c["benchmark"]): c for c in rl_checks(load_summaries(sorted(grid.glob("results/eval/*/*.json"))), CONFIG)}
     math_check = checks[("rl-math", "math")]
     assert math.isclose(math_check["gain"], 0.3)
     assert math.isclose(math_check["gain_in_se"], 0.3 / math.sqrt(2 * 0.01 ** 2))

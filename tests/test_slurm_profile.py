@@ -2,16 +2,15 @@
 
 The dry run prints each job's resources; the sbatch line is then built from them with the executor plugin's
 own functions (what it runs at submission), without a cluster."""
-import os
 import re
-import subprocess
-import sys
 import types
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
+
+from workflow_copy import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = REPO / "config/paper.yaml"
@@ -25,12 +24,10 @@ def version_tuple(text):
     return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
 
 
-def dry_run(configfile: Path) -> str:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--profile", "workflow/profiles/slurm",
-                          "--configfile", str(configfile)], cwd=REPO, env=env, capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+def dry_run(root: Path, configfile: Path) -> str:
+    """``snakemake -n`` under the SLURM profile in the workflow copy at ``root``."""
+    out = run_snakemake(root, "-n", "--profile", "workflow/profiles/slurm", "--configfile", str(configfile),
+                        timeout=300)
     return out.stdout + out.stderr
 
 
@@ -76,10 +73,10 @@ def check_grpo_submission(text: str, config: dict) -> str:
     return line
 
 
-def test_gpu_fixture_renders_and_grpo_asks_for_its_gpus(tmp_path):
+def test_gpu_fixture_renders_and_grpo_asks_for_its_gpus(tmp_path, workflow_copy):
     from conftest import complete_config
 
-    text = dry_run(complete_config(OVERLAY, tmp_path / "gpu.yaml"))
+    text = dry_run(workflow_copy, complete_config(OVERLAY, tmp_path / "gpu.yaml"))
     line = check_grpo_submission(text, yaml.safe_load(OVERLAY.read_text()))
     assert "--gpus=8" in line
     assert job_resources(text, "evaluate")["gpu"] == 1
@@ -88,8 +85,8 @@ def test_gpu_fixture_renders_and_grpo_asks_for_its_gpus(tmp_path):
 
 
 @pytest.mark.skipif(not PAPER.exists(), reason="config/paper.yaml not written yet (separate issue)")
-def test_paper_config_renders_and_grpo_asks_for_its_gpus():
+def test_paper_config_renders_and_grpo_asks_for_its_gpus(workflow_copy):
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     paper = yaml.safe_load(PAPER.read_text())
     config["gpus"] = {**config["gpus"], **paper.get("gpus", {})}
-    check_grpo_submission(dry_run(PAPER), config)
+    check_grpo_submission(dry_run(workflow_copy, workflow_copy / "config/paper.yaml"), config)

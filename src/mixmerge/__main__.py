@@ -1,3 +1,4 @@
+"""``python -m mixmerge``: the command line (``mixmerge.cli``)."""
 from mixmerge.cli import main
 
 if __name__ == "__main__":  # worker processes (forkserver) import this module as __mp_main__

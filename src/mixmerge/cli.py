@@ -124,7 +124,13 @@ def cmd_report(a) -> None:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mixmerge", description=__doc__)
     sub = p.add_subparsers(dest="stage", required=True)
+    _data_commands(sub)
+    _training_commands(sub)
+    _grid_commands(sub)
+    return p
 
+
+def _data_commands(sub) -> None:
     s = sub.add_parser("base", help="build the tiny tokenizer + model")
     s.add_argument("--spec", type=_json, required=True)
     s.add_argument("--domains", nargs="+", required=True)
@@ -161,6 +167,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_data_sft)
 
+
+
+def _training_commands(sub) -> None:
     s = sub.add_parser("sft", help="SFT warm-up (TRL SFTTrainer)")
     s.add_argument("--base", required=True)
     data = s.add_mutually_exclusive_group(required=True)
@@ -186,6 +195,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoints", required=True)
     s.set_defaults(fn=cmd_grpo)
 
+
+
+def _grid_commands(sub) -> None:
     s = sub.add_parser("merge", help="merge the experts onto the base (mergekit)")
     s.add_argument("--method", required=True)
     s.add_argument("--params", type=_json, default={})
@@ -224,7 +236,6 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--root", default=".", help="the directory holding results/ and benchmarks/")
     s.add_argument("--out", default="results/report")
     s.set_defaults(fn=cmd_report)
-    return p
 
 
 def main(argv: list[str] | None = None) -> None:

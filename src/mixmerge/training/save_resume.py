@@ -35,13 +35,6 @@ def resume_point(checkpoint_dir: str | Path) -> str | None:
     return found
 
 
-def write_card(out_dir: str | Path, **fields) -> None:
-    """Provenance card beside a model: parents, config slice, steps, wall time."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "mixmerge_card.json").write_text(json.dumps(fields, indent=2, default=str))
-
-
 def save_final(trainer, tokenizer, out_dir: str | Path, card: dict, started: float) -> None:
     """Write the final model via a temporary directory, so an interrupted save never looks complete."""
     out_dir = Path(out_dir)
@@ -53,7 +46,8 @@ def save_final(trainer, tokenizer, out_dir: str | Path, card: dict, started: flo
     tokenizer.save_pretrained(str(tmp))
     history = [e for e in trainer.state.log_history]
     (tmp / "train_log.json").write_text(json.dumps(history, indent=1))
-    write_card(tmp, **card, global_step=trainer.state.global_step, wall_seconds=round(time.time() - started, 1))
+    card = {**card, "global_step": trainer.state.global_step, "wall_seconds": round(time.time() - started, 1)}
+    (tmp / "mixmerge_card.json").write_text(json.dumps(card, indent=2, default=str))
     if out_dir.exists():
         import shutil
 

@@ -70,13 +70,6 @@ class Table:
     parts: list[tuple[str, object]]   # (where, HF Dataset) per file or config
     info: dict = field(default_factory=dict)
 
-    @property
-    def columns(self) -> set[str]:
-        cols = None
-        for _, ds in self.parts:
-            cols = set(ds.column_names) if cols is None else cols & set(ds.column_names)
-        return cols or set()
-
     def require(self, columns: list[str]) -> None:
         for where, ds in self.parts:
             missing = [c for c in columns if c not in ds.column_names]

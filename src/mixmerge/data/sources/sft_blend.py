@@ -147,15 +147,3 @@ def prepare_sft_blend(spec: dict, out: str | Path, *, cache_dir: str | None = No
     write_card(card_path(out), card)
     log.info("sft_blend: %d rows from %d sources -> %s", len(blend), len(cards), out)
     return card
-
-
-def read_sft_blend(path: str | Path):
-    """The prepared blend as a ``datasets.Dataset`` of conversational rows (``messages``, ``tools`` or None)."""
-    import datasets
-
-    ds = datasets.load_dataset("parquet", data_files=str(path), split="train")
-
-    def decode(row: dict) -> dict:
-        return {"messages": json.loads(row["messages"]), "tools": json.loads(row["tools"]) if row["tools"] else None}
-
-    return ds.map(decode, remove_columns=["id", "source"])
