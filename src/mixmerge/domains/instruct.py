@@ -96,6 +96,6 @@ def blend_verifier(rec, counters):
 
 
 DOMAIN = Domain(
-    name=NAME, generate=generate, score=score, item_timeout=lambda settings: 10.0, lenient_forgives_format=False,
+    name=NAME, generate=generate, score=score, item_timeout=lambda settings: 60.0, lenient_forgives_format=False,
     blend_subsets=("nano_v3_sft_profiled_instruction_following",), blend_verifier=blend_verifier,
 )

@@ -126,7 +126,7 @@ def rewrite_prompt(messages: list[dict]) -> list[dict]:
 
 
 DOMAIN = Domain(
-    name=NAME, generate=generate, score=score, item_timeout=lambda settings: 10.0,
+    name=NAME, generate=generate, score=score, item_timeout=lambda settings: 60.0,
     preload=("mixmerge.verifiers.mcq",),
     blend_subsets=("nano_v3_sft_profiled_stem_mcqa",), blend_verifier=blend_verifier, rewrite_prompt=rewrite_prompt,
 )
