@@ -81,5 +81,6 @@ def checkout_run_dirs_untouched():
     before = run_dirs_snapshot(REPO)
     yield
     changes = snapshot_changes(before, run_dirs_snapshot(REPO))
-    assert not changes, ("tests changed the checkout's run directories (plan or run the DAG in a "
-                         "workflow_copy instead):\n" + "\n".join(changes[:40]))
+    assert not changes, ("the checkout's run directories changed during the test session (a test must plan "
+                         "or run the DAG in a workflow_copy; or another process ran Snakemake in the "
+                         "checkout meanwhile):\n" + "\n".join(changes[:40]))

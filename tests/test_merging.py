@@ -5,8 +5,10 @@ import json
 import pytest
 import torch
 
-from mixmerge.merging import study as merge_study
 from mixmerge.merging.checkpoints import DictSource
+from mixmerge.merging.dare import dare_delta
+from mixmerge.merging.selection import global_thresholds
+from mixmerge.merging.stream import Stream
 from mixmerge.merging.run import METHODS, expand_merges, merge_in_memory, run_merge_node
 
 Z = torch.zeros
@@ -30,7 +32,7 @@ def test_threshold_is_exact_kthvalue():
         e["a"][:50] = base["a"][:50]            # exact zeros and repeated magnitudes
         e["b"][0] = base["b"][0] + 0.25
         experts.append(e)
-    pre = merge_study.ties_prepass(DictSource(base), [DictSource(e) for e in experts], ["a", "b"], 0.2)
+    pre = global_thresholds(Stream(DictSource(base), [DictSource(e) for e in experts], ["a", "b"], chunk=64), 0.2)
     n = 377
     assert pre.n_entries == n and pre.k == int(n * 0.8)
     for i, e in enumerate(experts):
@@ -132,12 +134,12 @@ def test_sce_study_exact_zero_sum_is_uniform():
 # ------------------------------------------------------------------ DARE
 def test_dare_delta_scale_and_seed():
     delta = torch.full((20000,), 3.0)
-    out = merge_study.dare_delta(delta, 0.2, torch.Generator().manual_seed(0))
+    out = dare_delta(delta, 0.2, torch.Generator().manual_seed(0))
     values = set(out.unique().tolist())
     assert values == {0.0, float(torch.div(torch.tensor(3.0), 0.8))}
     assert 0.78 < float((out != 0).float().mean()) < 0.82
-    again = merge_study.dare_delta(delta, 0.2, torch.Generator().manual_seed(0))
-    other = merge_study.dare_delta(delta, 0.2, torch.Generator().manual_seed(1))
+    again = dare_delta(delta, 0.2, torch.Generator().manual_seed(0))
+    other = dare_delta(delta, 0.2, torch.Generator().manual_seed(1))
     assert torch.equal(out, again) and not torch.equal(out, other)
 
 

@@ -64,8 +64,10 @@ def test_workflow_copy_fixture_is_private(workflow_copy):
     for name in ("workflow/Snakefile", "config/config.yaml", "config/paper.yaml", "config/accelerate/zero3.yaml",
                  "src/mixmerge/__init__.py", "pyproject.toml"):
         assert (workflow_copy / name).is_file(), name
-    common = (workflow_copy / "workflow/rules/common.smk").read_text()
-    assert 'Path(workflow.basedir).parent / "src"' in common  # Snakemake imports the copy's package
+    with open(workflow_copy / "src/mixmerge/__init__.py", "a") as f:  # Snakemake imports the copy's package
+        f.write('\nraise ImportError("mixmerge imported from the workflow copy")\n')
+    out = run_snakemake(workflow_copy, "-n", "--cores", "1", check=False)
+    assert out.returncode != 0 and "mixmerge imported from the workflow copy" in out.stdout + out.stderr
 
 
 def test_snapshot_sees_new_changed_and_removed_run_files(tmp_path):

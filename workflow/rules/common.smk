@@ -1,5 +1,6 @@
 # Helpers shared by the rules: config validation, the grid (nodes x benchmarks), paths and params.
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -20,7 +21,6 @@ MERGES = expand_merges(config["merges"])
 EXPERTS = GRID.experts
 BENCHMARKS = list(GRID.benchmarks)
 NODES = GRID.nodes
-MIXMERGE = f"{sys.executable} -m mixmerge"
 REPO = Path(workflow.basedir).parent
 LAUNCH = config.get("launch", {})
 # With --sdm conda a rule's shell runs in its env (workflow/envs/): use that env's python, with mixmerge
@@ -29,17 +29,38 @@ USE_CONDA = "conda" in {str(m).lower() for m in workflow.deployment_settings.dep
 PYTHON = ["env", f"PYTHONPATH={REPO / 'src'}", "python"] if USE_CONDA else [sys.executable]
 
 
+class Untracked:
+    """A command prefix passed as a param (``run=``, used as ``{params.run}``). Snakemake records only plain
+    values for the ``params`` rerun trigger, so it leaves this one out: how a job is launched (interpreter,
+    PYTHONPATH, GPU leases, accelerate config) is not what it computes, and a new venv, a moved checkout or a
+    lease setting does not re-run finished models. Renders as its text in a shell command."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __str__(self):
+        return self.text
+
+    def __repr__(self):
+        return f"Untracked({self.text!r})"
+
+
+def command(parts):
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def launcher(stage, distributed=False):
     """Command prefix for a stage on its GPUs (``gpus.<stage>``): leases devices locally, and with
     ``distributed`` runs N > 1 processes under ``accelerate launch`` with the ZeRO config."""
-    import shlex
-
     parts = [*PYTHON, "-m", "mixmerge.compute.launch", "--gpus", str(config["gpus"][stage]), "--job", stage,
              "--lease-dir", LAUNCH.get("lease_dir", ".snakemake/gpu_leases"),
              "--lease-wait-s", str(LAUNCH.get("lease_wait_s", 600))]
     if distributed:
         parts += ["--accelerate-config", str(REPO / LAUNCH.get("accelerate_config", "config/accelerate/zero3.yaml"))]
-    return " ".join(shlex.quote(p) for p in parts) + " --"
+    return Untracked(command(parts) + " --")
+
+
+MIXMERGE = Untracked(command([*PYTHON, "-m", "mixmerge"]))  # the CPU stages: base, data, report
 
 
 RUN_SFT = launcher("sft", distributed=True)
@@ -70,9 +91,16 @@ def as_json(obj):
 model_dir = grid.model_dir
 
 
-def sft_source():
-    """The SFT node is trained, or points at an existing checkpoint (sft.path)."""
-    return config["sft"]["path"] if not config["sft"]["enabled"] else model_dir("sft")
+def sft_model(wildcards, input):
+    """The SFT checkpoint grpo and merge jobs start from: their input ``sft`` (``node_model_input("sft")``) when
+    SFT is trained, else the existing checkpoint ``sft.path`` (an HF id or path)."""
+    return input.sft if config["sft"]["enabled"] else config["sft"]["path"]
+
+
+def sft_path_param():
+    """``sft.path`` when SFT is not trained, else None. ``sft_model`` reads the input, so Snakemake leaves it out
+    of the params rerun trigger; this plain param keeps a new ``sft.path`` (no input file) a rerun trigger."""
+    return None if config["sft"]["enabled"] else config["sft"]["path"]
 
 
 def train_files(domains):

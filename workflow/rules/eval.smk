@@ -7,6 +7,7 @@ rule evaluate:
         jsonl="results/eval/{node}/{benchmark}.jsonl",
         summary="results/eval/{node}/{benchmark}.json",
     params:
+        run=RUN_EVAL,
         model=eval_model_path,
         bench=lambda w: as_json(config["benchmarks"][w.benchmark]),
         settings=as_json(config["eval"]),
@@ -21,7 +22,7 @@ rule evaluate:
     benchmark:
         "benchmarks/eval/{node}/{benchmark}.tsv"
     shell:
-        "{RUN_EVAL} eval --model {params.model} --node {wildcards.node} --benchmark {wildcards.benchmark} "
+        "{params.run} eval --model {params.model} --node {wildcards.node} --benchmark {wildcards.benchmark} "
         "--bench {params.bench:q} --data {input.data} --eval-settings {params.settings:q} "
         "--reward {params.reward:q} --threads {threads} --out-jsonl {output.jsonl} --out-json {output.summary} "
         "> {log} 2>&1"

@@ -1,14 +1,18 @@
 # merge-<name>: base = sft, experts = every rl-<domain>; one node per method and parameter value.
 rule merge:
     input:
-        base=node_model_input("sft"),
+        sft=node_model_input("sft"),
         experts=[model_dir(e) for e in EXPERTS],
     output:
         model_output("results/models/merge-{merge}", "merge"),
     params:
-        base=sft_source(),
+        run=RUN_MERGE,
+        base=sft_model,
+        sft_path=sft_path_param(),
         method=lambda w: MERGES[w.merge]["method"],
         params=lambda w: as_json(MERGES[w.merge]["params"]),
+        seed=config["merge_seed"],
+        dtype=config["merge_dtype"],
     resources:
         gpu=config["gpus"]["merge"],
     conda:
@@ -18,6 +22,6 @@ rule merge:
     benchmark:
         "benchmarks/merge/merge-{merge}.tsv"
     shell:
-        "{RUN_MERGE} merge --method {params.method} --params {params.params:q} --base {params.base} "
-        "--experts {input.experts} --seed {config[merge_seed]} --dtype {config[merge_dtype]} --out {output} "
+        "{params.run} merge --method {params.method} --params {params.params:q} --base {params.base} "
+        "--experts {input.experts} --seed {params.seed} --dtype {params.dtype} --out {output} "
         "> {log} 2>&1"

@@ -4,8 +4,11 @@ rule report:
     output:
         report_outputs(),
     params:
+        run=MIXMERGE,
         spec=as_json(report_spec()),
+    conda:
+        "../envs/report.yaml"
     log:
         "logs/report.log",
     shell:
-        "{MIXMERGE} report --spec {params.spec:q} --out results/report > {log} 2>&1"
+        "{params.run} report --spec {params.spec:q} --out results/report > {log} 2>&1"

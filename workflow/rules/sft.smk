@@ -5,9 +5,11 @@ rule sft:
     output:
         model_output("results/models/sft", "sft"),
     params:
+        run=RUN_SFT,
         settings=as_json(config["sft"]),
         data=sft_data_args(),
         checkpoints="results/checkpoints/sft",
+        seed=config["seed"],
     threads: config["threads"]
     resources:
         gpu=config["gpus"]["sft"],
@@ -18,5 +20,5 @@ rule sft:
     benchmark:
         "benchmarks/sft/sft.tsv"
     shell:
-        "{RUN_SFT} sft --base {input.base} {params.data} --settings {params.settings:q} "
-        "--seed {config[seed]} --threads {threads} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"
+        "{params.run} sft --base {input.base} {params.data} --settings {params.settings:q} "
+        "--seed {params.seed} --threads {threads} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"
