@@ -1,10 +1,13 @@
-"""Cost of the study-exact TIES against stock mergekit `ties` on a synthetic ~150M model.
+"""Cost of the study-exact merges against stock mergekit on a synthetic ~150M model, in one run.
 
-Builds a random Qwen2 base (~150M parameters, tied embeddings) and 4 experts with small dense
-random deltas in a temp dir, then measures, each in its own subprocess (so peak RSS is its own):
-reading all five checkpoints tensor by tensor, mergekit `ties`, and `ties_study`.
+Builds a random-init Qwen2 base (~150M parameters, float32, tied embeddings) and 4 experts with small
+dense random deltas in a temp dir, then measures each task in its own fresh subprocess (so its peak
+RSS, the process's VmHWM, is its own): reading all five checkpoints tensor by tensor, holding two
+checkpoints in memory (the memory reference), stock mergekit `ties`, `ties_study` and `ta_dare_study`.
+Every child imports torch, transformers and mergekit before its clock starts.
 
-    PYTHONPATH=src nice -n 10 python benchmarks/merge_bench.py [--layers 12] [--keep DIR]
+    PYTHONPATH=src python benchmarks/merge_bench.py [--layers 12] [--repeat 2] [--device cuda] [--keep DIR]
+        [--extra sce_study ties_dare_study average_study]
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+MERGES = ("ties", "ties_study", "ta_dare_study")
+TARGET_SECONDS, TARGET_RSS = 30.0, 1.5        # ties_study: wall, and peak RSS as a multiple of hold2
 
 
 def build(root: Path, layers: int, n_experts: int = 4) -> int:
@@ -47,75 +52,111 @@ def build(root: Path, layers: int, n_experts: int = 4) -> int:
 
 
 def peak_rss_mib() -> float:
-    """This process's own high-water RSS (VmHWM). getrusage's ru_maxrss would also count the
-    parent's RSS at fork time, which survives exec on Linux."""
+    """This process's own high-water RSS (VmHWM; reset at exec, unlike getrusage's ru_maxrss)."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def child(task: str, root: Path) -> dict:
+def _read_all(dirs) -> int:
+    from mixmerge.merging.checkpoints import CheckpointReader
+
+    n = 0
+    for d in dirs:
+        with CheckpointReader(d) as r:
+            for name in r.names:
+                n += r.get(name).numel()
+    return n
+
+
+def _hold_two(dirs) -> int:
+    from mixmerge.merging.checkpoints import CheckpointReader
+
+    held = []
+    for d in dirs[:2]:
+        with CheckpointReader(d) as r:
+            held.append({name: r.get(name) for name in r.names})
+    return sum(t.numel() for h in held for t in h.values())
+
+
+def child(task: str, root: Path, device: str) -> dict:
     """Runs in its own process; reports wall seconds and this process's peak RSS."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from mixmerge.merging.checkpoints import CheckpointReader
+    import mergekit.merge  # noqa: F401
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
     from mixmerge.merging.run import run_merge_node
 
     dirs = [root / "base"] + sorted(root.glob("expert*"))
-    start = time.perf_counter()
     info: dict = {}
+    start = time.perf_counter()
     if task == "build":
         info["n_params"] = build(root, int(os.environ["BENCH_LAYERS"]))
     elif task == "read":
-        n = 0
-        for d in dirs:
-            with CheckpointReader(d) as r:
-                for name in r.names:
-                    tensor = r.get(name)
-                    n += tensor.numel()
-                    float(tensor.sum())  # touch every byte: safetensors may map lazily
-        info["entries"] = n
-    elif task == "idle":
-        import mergekit.merge  # noqa: F401  (import cost and baseline RSS only)
-    else:
-        rec = run_merge_node(task, {}, str(dirs[0]), [str(d) for d in dirs[1:]], str(root / f"out-{task}"))
-        info["prepass_seconds"] = rec.get("ties_global", {}).get("prepass_seconds")
+        info["entries"] = _read_all(dirs)
+    elif task == "hold2":
+        info["entries"] = _hold_two(dirs)
+    elif task != "idle":
+        dev = device if task.endswith("_study") else "cpu"
+        rec = run_merge_node(task, {}, str(dirs[0]), [str(d) for d in dirs[1:]], str(root / f"out-{task}"),
+                             device=dev)
+        info.update(device=dev, prepass_seconds=rec.get("ties_global", {}).get("prepass_seconds"))
         shutil.rmtree(root / f"out-{task}")
     info["wall_s"] = time.perf_counter() - start
     info["peak_rss_mib"] = peak_rss_mib()
     return info
 
 
-def measure(task: str, root: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", task, "--root", str(root)],
+def measure(task: str, root: Path, device: str = "cpu") -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", task, "--root", str(root), "--device", device],
                          check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def report(results: dict) -> list[str]:
+    read, mk, hold2 = results["read"], results["ties"], results["hold2"]
+    lines = [f"{'task':>14} {'wall s':>8} {'/read':>7} {'/mergekit':>9} {'RSS MiB':>8} {'/read':>6} "
+             f"{'/mergekit':>9} {'/hold2':>6}"]
+    for task, r in results.items():
+        lines.append(f"{task:>14} {r['wall_s']:8.2f} {r['wall_s'] / read['wall_s']:7.2f} "
+                     f"{r['wall_s'] / mk['wall_s']:9.3f} {r['peak_rss_mib']:8.0f} "
+                     f"{r['peak_rss_mib'] / read['peak_rss_mib']:6.2f} {r['peak_rss_mib'] / mk['peak_rss_mib']:9.2f} "
+                     f"{r['peak_rss_mib'] / hold2['peak_rss_mib']:6.2f}")
+    study = results["ties_study"]
+    ok_t, ok_m = study["wall_s"] <= TARGET_SECONDS, study["peak_rss_mib"] <= TARGET_RSS * hold2["peak_rss_mib"]
+    lines.append(f"ties_study targets: wall <= {TARGET_SECONDS:g} s {'met' if ok_t else 'MISSED'}; peak RSS <= "
+                 f"{TARGET_RSS:g} x hold2 ({TARGET_RSS * hold2['peak_rss_mib']:.0f} MiB) {'met' if ok_m else 'MISSED'}")
+    return lines
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--layers", type=int, default=12)
-    ap.add_argument("--keep", help="build into this dir and keep it")
+    ap.add_argument("--repeat", type=int, default=1, help="run the measurements this many times (noisy hosts)")
+    ap.add_argument("--device", default="cpu", help="device for the study merges (cpu, cuda)")
+    ap.add_argument("--keep", help="build into this dir (reused if it has a base) and keep it")
+    ap.add_argument("--extra", nargs="*", default=[], help="more methods to time, e.g. sce_study ties_dare_study")
     ap.add_argument("--child")
     ap.add_argument("--root")
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, Path(args.root))))
+        print(json.dumps(child(args.child, Path(args.root), args.device)))
         return
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="merge-bench-"))
     try:
-        t0 = time.perf_counter()
         os.environ["BENCH_LAYERS"] = str(args.layers)
-        n_params = measure("build", root)["n_params"]  # in a child: keeps this process small
-        print(f"built base ({n_params / 1e6:.1f}M parameters) + 4 experts in {time.perf_counter() - t0:.1f} s")
-        results = {task: measure(task, root) for task in ("idle", "read", "ties", "ties_study")}
-        for task, r in results.items():
-            extra = f", pre-pass {r['prepass_seconds']:.1f} s" if r.get("prepass_seconds") else ""
-            print(f"{task:>11}: wall {r['wall_s']:7.2f} s, peak RSS {r['peak_rss_mib']:7.0f} MiB{extra}")
-        ties, study = results["ties"], results["ties_study"]
-        print(f"ties_study / ties: time x{study['wall_s'] / ties['wall_s']:.2f}, "
-              f"peak RSS x{study['peak_rss_mib'] / ties['peak_rss_mib']:.2f}")
-        print(json.dumps({"n_params": n_params, **results}))
+        if not (root / "base").exists():
+            t0 = time.perf_counter()
+            n_params = measure("build", root)["n_params"]   # in a child: keeps this process small
+            print(f"built base ({n_params / 1e6:.1f}M parameters) + 4 experts in {time.perf_counter() - t0:.1f} s")
+        print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} before the run")
+        for run in range(args.repeat):
+            tasks = ("idle", "read", "hold2") + MERGES + tuple(args.extra)
+            results = {task: measure(task, root, args.device) for task in tasks}
+            print(f"--- run {run + 1} (load average now {os.getloadavg()[0]:.2f})")
+            print("\n".join(report(results)))
+            print(json.dumps(results))
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -107,7 +107,7 @@ def cases(methods) -> list[tuple[str, str, str, dict, str | None]]:
 
     out = []
     for m in methods:
-        takes = METHODS[m].params
+        takes = getattr(METHODS[m], "param_names", METHODS[m].params)
         alt = {k: v for k, v in ALT.items() if k in takes}
         out += [(f"mix/{m}/default", "mix", m, {}, None), (f"mix/{m}/alt", "mix", m, alt, None),
                 (f"mix/{m}/bf16out", "mix", m, {}, "bfloat16")]
@@ -119,7 +119,7 @@ def cases(methods) -> list[tuple[str, str, str, dict, str | None]]:
     return out
 
 
-def run_all(root: Path, methods) -> dict:
+def run_all(root: Path, methods, dtype: str = "float32") -> dict:
     from mixmerge.merging.run import merge_in_memory, run_merge_node
 
     states = {s: (_state(root / s / "base"), [_state(root / s / f"e{i}") for i in range(4)]) for s in ("mix", "tie")}
@@ -128,11 +128,11 @@ def run_all(root: Path, methods) -> dict:
         experts = [str(root / cset / f"e{i}") for i in range(4)]
         out = root / "out" / case.replace("/", "_")
         run_merge_node(method, dict(params), str(root / cset / "base"), experts, str(out), seed=0,
-                       out_dtype=out_dtype)
+                       dtype=dtype, out_dtype=out_dtype)
         result[f"disk:{case}"] = digest(_load_out(out))
         if out_dtype is None:
             base, ex = states[cset]
-            merged, _ = merge_in_memory(method, dict(params), base, ex, seed=0)
+            merged, _ = merge_in_memory(method, dict(params), base, ex, seed=0, dtype=dtype)
             result[f"mem:{case}"] = digest(merged)
     return result
 
@@ -158,11 +158,16 @@ def main() -> int:
     ap.add_argument("--out")
     ap.add_argument("--compare")
     ap.add_argument("--methods", nargs="*", default=list(METHODS))
+    ap.add_argument("--chunk", type=int, help="streaming chunk size (entries), to check chunking changes nothing")
+    ap.add_argument("--dtype", default="float32", help="compute dtype of every merge")
     args = ap.parse_args()
+    if args.chunk:
+        from mixmerge.merging import stream
+        stream.CHUNK = args.chunk
     with tempfile.TemporaryDirectory(prefix="merge-sums-") as tmp:
         root = Path(tmp)
         build(root)
-        result = run_all(root, args.methods)
+        result = run_all(root, args.methods, args.dtype)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1, sort_keys=True))
     if args.compare:

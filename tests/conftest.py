@@ -1,27 +1,8 @@
-import os
 import time
 
 import pytest
 
-from mixmerge.verifiers import sandbox
 from workflow_copy import REPO, copy_workflow, run_dirs_snapshot, snapshot_changes
-
-
-def sandbox_pids() -> list[int]:
-    """Live (non-zombie) processes running under any sandbox uid."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            uid = os.stat(f"/proc/{name}").st_uid
-            if sandbox._UID_BASE <= uid < sandbox._UID_BASE + sandbox._UID_SPAN:
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    if f.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X"):
-                        found.append(int(name))
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return found
 
 
 class Timer:

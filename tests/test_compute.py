@@ -1,12 +1,22 @@
-"""GPU-hours arithmetic of the report's compute table, and the check that saved weights are whole."""
+"""GPU-hours arithmetic of the report's compute table, the runs' own compute records (an interrupted and resumed
+run costs the sum of its attempts), and the check that saved weights are whole."""
+import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from mixmerge.training.distributed import check_full_weights, world_size
-from mixmerge.report.tables import compute_markdown, compute_table, gpu_hours, mix_vs_experts
+from mixmerge import grid
+from mixmerge.report.compute import compute_markdown, compute_table, gpu_hours, mix_vs_experts
+from mixmerge.training.attempts import read_attempts, summarise_attempts
 
 EXPERTS = ["rl-math", "rl-code", "rl-science", "rl-instruct"]
 # The study's Table 2 (GPU-hours on 8 GPUs per run): mixed 2166.4; the four experts sum to 6524.8.
@@ -92,3 +102,87 @@ def test_full_weights_pass_and_zero3_placeholders_fail(tmp_path):
 def test_world_size():
     assert world_size({}) == 1
     assert world_size({"WORLD_SIZE": "8"}) == 8
+
+
+# One training attempt in its own process, as the grpo/sft stage runs it: the attempts log records the start (GPUs,
+# lease wait), the phases and a progress line per step; FINISH saves the model through save_final with a stand-in
+# trainer, which sums every attempt into the model card.
+ATTEMPT = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from mixmerge.training.attempts import AttemptLog
+    checkpoints, out, steps, finish = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "finish"
+    log = AttemptLog(checkpoints, "rl-math").start("checkpoint-3" if finish else None)
+    log.mark("load")
+    for step in range(1, steps + 1):
+        time.sleep(0.05)
+        log.progress(step)
+    log.mark("train")
+    if finish:
+        import torch
+        from safetensors.torch import save_file
+        from mixmerge.training.save_resume import save_final
+
+        class State:
+            global_step, log_history = steps, []
+
+        class Trainer:
+            state = State()
+            def save_model(self, path):
+                Path(path).mkdir(parents=True, exist_ok=True)
+                save_file({"w": torch.ones(2)}, str(Path(path) / "model.safetensors"))
+            def is_world_process_zero(self):
+                return True
+
+        class Tokenizer:
+            def save_pretrained(self, path):
+                (Path(path) / "tokenizer.json").write_text("{}")
+
+        save_final(Trainer(), Tokenizer(), out, {"node": "rl-math"}, time.time(), log)
+""")
+
+
+def run_attempt(tmp_path, steps, finish, lease_wait, gpus="0,1"):
+    env = {**os.environ, "MIXMERGE_LEASE_WAIT_S": str(lease_wait), "CUDA_VISIBLE_DEVICES": gpus}
+    return subprocess.Popen([sys.executable, "-c", ATTEMPT, str(tmp_path / "checkpoints/rl-math"),
+                             str(tmp_path / grid.model_dir("rl-math")), str(steps), "finish" if finish else "stop"],
+                            env=env)
+
+
+def test_a_resumed_run_costs_the_sum_of_its_attempts(tmp_path):
+    log_path = tmp_path / "checkpoints/rl-math/attempts.jsonl"
+    first = run_attempt(tmp_path, steps=10_000, finish=False, lease_wait=1.5)
+    deadline = time.monotonic() + 60
+    while sum(r["event"] == "progress" for r in read_attempts(log_path)) < 10 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    first.send_signal(signal.SIGKILL)  # interrupted: no end record, no model
+    assert first.wait() == -signal.SIGKILL
+    assert run_attempt(tmp_path, steps=5, finish=True, lease_wait=0.5).wait() == 0
+
+    card = json.loads((tmp_path / grid.model_card("rl-math")).read_text())["compute"]
+    assert [a["status"] for a in card["attempts"]] == ["interrupted", "finished"]
+    killed, resumed = card["attempts"]
+    assert killed["step"] >= 10 and resumed["resumed_from"] == "checkpoint-3" and resumed["step"] == 5
+    assert card["wall_seconds"] == pytest.approx(killed["wall_s"] + resumed["wall_s"], abs=1e-3)
+    assert killed["wall_s"] >= 10 * 0.05 and card["lease_wait_seconds"] == pytest.approx(2.0)
+    assert card["gpus"] == 2 and card["gpu_hours"] == pytest.approx(card["wall_seconds"] * 2 / 3600, rel=1e-3)
+    assert card["load_seconds"] > 0 and card["train_seconds"] > 0
+    copied = read_attempts(tmp_path / grid.model_dir("rl-math") / "attempts.jsonl")
+    assert summarise_attempts(copied)["wall_seconds"] == card["wall_seconds"]
+
+    # Snakemake's benchmark file holds only the last attempt; the compute table uses the run's own record.
+    write_bench(tmp_path / "benchmarks/grpo/rl-math.tsv", resumed["wall_s"])
+    table = compute_table(tmp_path / "benchmarks", {"gpus": {"grpo": 8}}, tmp_path / "results/models")
+    row = table.set_index("node").loc["rl-math"]
+    assert row["attempts"] == 2 and row["gpus"] == 2 and row["source"].startswith("run record")
+    assert row["wall_seconds"] == pytest.approx(killed["wall_s"] + resumed["wall_s"], abs=1e-3)
+    assert row["gpu_hours"] == pytest.approx(gpu_hours(row["wall_seconds"], 2), rel=1e-3)
+    assert row["lease_wait_seconds"] == pytest.approx(2.0)
+
+
+def test_a_node_without_a_run_record_falls_back_to_its_benchmark(tmp_path):
+    write_bench(tmp_path / "benchmarks/grpo/rl-code.tsv", 300)
+    (tmp_path / "results/models/rl-code").mkdir(parents=True)
+    (tmp_path / "results/models/rl-code/mixmerge_card.json").write_text(json.dumps({"wall_seconds": 290}))
+    row = compute_table(tmp_path / "benchmarks", {"gpus": {"grpo": 4}}, tmp_path / "results/models").iloc[0]
+    assert row["wall_seconds"] == 300 and row["gpus"] == 4 and row["source"].startswith("Snakemake")

@@ -38,8 +38,9 @@ def test_threshold_is_exact_kthvalue():
     for i, e in enumerate(experts):
         flat = torch.cat([(e[k] - base[k]).abs().reshape(-1) for k in ("a", "b")])
         assert pre.thresholds[i] == float(flat.kthvalue(int(0.8 * n)).values)
-        kept = sum(pre.kept[i].values())
-        assert kept == int((flat >= pre.thresholds[i]).sum())
+        assert pre.kept[i] == int((flat >= pre.thresholds[i]).sum())
+        for t, k in enumerate(("a", "b")):
+            assert pre.tensor_max[i][t] == float((e[k] - base[k]).abs().max())
         assert pre.zero_fraction[i] == pytest.approx(int((flat == 0).sum()) / n)
 
 
@@ -306,6 +307,24 @@ def test_run_merge_node_every_method(checkpoints, method, tmp_path):
             deltas = sum(e[k] - base[k] for e in experts)
             want = base[k] + deltas if method == "task_arithmetic" else sum(e[k] for e in experts) / 3
             close(merged[k], want, atol=1e-6)
+
+
+@pytest.mark.parametrize("stock, study, params", [
+    ("average", "average_study", {"weight": [1.0, 0.5, 2.0]}),
+    ("task_arithmetic", "task_arithmetic_study", {"lambda": 0.3, "weight": [1.0, 0.5, 2.0]}),
+])
+def test_streamed_aliases_equal_mergekit_bitwise(checkpoints, stock, study, params, tmp_path):
+    root, base, _ = checkpoints
+    experts = [str(root / f"e{i}") for i in range(3)]
+    recs = {m: run_merge_node(m, params, str(root / "base"), experts, str(tmp_path / m)) for m in (stock, study)}
+    assert recs[stock]["engine"] == "mergekit" and recs[study]["engine"] == "mixmerge.merging.stream"
+    assert recs[study]["device"] == "cpu"
+    a, b = _load(tmp_path / stock), _load(tmp_path / study)
+    assert set(a) == set(b) and all(torch.equal(a[k].view(torch.int32), b[k].view(torch.int32)) for k in a)
+    cfg_a = json.loads((tmp_path / stock / "config.json").read_text())
+    cfg_b = json.loads((tmp_path / study / "config.json").read_text())
+    assert cfg_a["dtype"] == cfg_b["dtype"] == "float32"
+    assert "mixmerge's streaming engine" in (tmp_path / study / "mergekit_config.yml").read_text()
 
 
 def test_run_merge_node_study_and_stock_ties_differ(checkpoints, tmp_path):

@@ -1,49 +1,86 @@
-"""Red team: every scorer must give 0 to cheating output, within its time bound, leaving the host untouched."""
+"""Red team: every scorer gives 0 to cheating output, within its time bound, and leaves no trace on the host.
+
+The code cases run in whatever mode this process is in: as root here, and as an unprivileged uid through
+tests/test_redteam_uid.py, which reruns this file under ``setpriv``. After every call the ``host_guard`` checks
+what the program could have touched: canary files, the directories it could write to, processes left behind,
+SysV IPC objects, the mount table, and a process outside the sandbox it tried to kill.
+"""
 import os
-import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 
 import pytest
 
+import host_trace
 from mixmerge.verifiers import mathcheck
 from mixmerge.verifiers import nltk_offline
 from mixmerge.verifiers import sandbox
 from mixmerge.verifiers.mcq import score_mcq
 from mixmerge.verifiers.sandbox import Limits, run_tests
 
-from conftest import sandbox_pids
-
 LIMITS = Limits(cpu_s=1, wall_s=2, memory_mb=512, nproc=16)
-BOUND = LIMITS.wall_s + 1  # one call may overrun its timeout by at most one second
 STDIO = [{"stdin": "1", "stdout": "2"}]
 CALLS = [{"call": "add", "args": [1, 2], "expected": 3}]
+IPC_KEYS = (0x4D4D0001, 0x4D4D0002, 0x4D4D0003)  # what the IPC cheats create, looked for on the host after
+
+
+@pytest.fixture(scope="module", autouse=True)
+def subreaper():
+    """Orphans of anything started here come back to this process, where ``host_guard`` finds them."""
+    host_trace.set_subreaper(True)
+    yield
+    host_trace.set_subreaper(False)
+
+
+@pytest.fixture(scope="module")
+def bench_file():
+    """A benchmark file holding the expected answer, at an absolute path outside the project."""
+    folder = tempfile.mkdtemp(prefix="mixmerge-bench-", dir=host_trace.writable_host_dirs()[-1])
+    path = os.path.join(folder, "bench.jsonl")
+    with open(path, "w") as f:
+        f.write("2\n")
+    os.chmod(folder, 0o755)
+    os.chmod(path, 0o644)
+    yield path
+    os.remove(path)
+    os.rmdir(folder)
+
+
+@pytest.fixture(scope="module")
+def victim():
+    """A process of this uid outside the sandbox, which the kill cheats aim at."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    yield proc
+    proc.kill()
+    proc.wait()
 
 
 @pytest.fixture
-def host_guard(tmp_path, monkeypatch):
-    """Canary files in the test dir and in visible host dirs (/var/cache, /tmp); checks them after, with the
-    listings of what a sandboxed program could write to (cwd, home, and the sandbox's temporary directory:
-    a private one here, through tempfile.tempdir and TMPDIR, not the whole host /tmp that other processes
-    share) and the processes left."""
+def host_guard(tmp_path, monkeypatch, victim):
+    """Canaries in the test's directory and in shared writable host directories; afterwards checks them, the
+    listings of what a program could write to (the working directory, home, a private temporary directory, not
+    the whole host /tmp other processes share), processes left behind, SysV IPC keys, mounts and the victim."""
     monkeypatch.chdir(tmp_path)
-    sandbox_tmp = tmp_path / "sandbox-tmp"  # where run_python makes its work dirs (audit mode)
-    sandbox_tmp.mkdir()
-    monkeypatch.setenv("TMPDIR", str(sandbox_tmp))
-    monkeypatch.setattr(tempfile, "tempdir", str(sandbox_tmp))
-    visible = [tempfile.mkdtemp(prefix="mixmerge-canary-", dir=d) for d in ("/var/cache", "/tmp")]
-    canaries = {os.path.join(d, "canary.txt"): "keep me" for d in (str(tmp_path), *visible)}
+    private_tmp = tmp_path / "private-tmp"
+    private_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    shared = [tempfile.mkdtemp(prefix="mixmerge-canary-", dir=d) for d in host_trace.writable_host_dirs()]
+    canaries = {os.path.join(d, "canary.txt"): "keep me" for d in (str(tmp_path), *shared)}
     for path, text in canaries.items():
         with open(path, "w") as f:
             f.write(text)
     home = os.path.expanduser("~")
 
     def listings():
-        return {"cwd": set(os.listdir(tmp_path)), "home": set(os.listdir(home)),
-                "sandbox tmp": set(os.listdir(sandbox_tmp))}
+        return {"cwd": set(os.listdir(tmp_path)), "home": set(os.listdir(home)) if os.path.isdir(home) else set(),
+                "private tmp": set(os.listdir(private_tmp)), **{d: set(os.listdir(d)) for d in shared}}
 
     before = listings()
+    children, mounts = host_trace.descendants(), host_trace.mount_table()
     yield canaries
     for path, text in canaries.items():
         with open(path) as f:
@@ -51,10 +88,13 @@ def host_guard(tmp_path, monkeypatch):
     after = listings()
     for name in before:
         assert after[name] == before[name], f"{name}: {sorted(after[name] ^ before[name])} appeared or vanished"
-    assert sandbox_pids() == [], "sandboxed processes left behind"
+    assert host_trace.new_survivors(children) == [], "processes left behind"
+    assert not any(set(IPC_KEYS) & keys for keys in host_trace.sysvipc_keys().values()), "SysV IPC left on host"
+    assert host_trace.mount_table() == mounts, "the host mount table changed"
+    assert victim.poll() is None, "a process outside the sandbox was killed"
     for path in canaries:
         os.remove(path)
-    for d in visible:
+    for d in shared:
         os.rmdir(d)
 
 
@@ -62,7 +102,7 @@ def check(code, timer, tests=STDIO, limits=LIMITS):
     with timer:
         reward = run_tests(code, tests, limits=limits)
     assert reward == 0.0
-    assert timer.elapsed <= limits.wall_s * len(tests) + 1
+    assert timer.elapsed <= limits.wall_s * len(tests) + 1.5
 
 
 CHEATS = {
@@ -81,7 +121,13 @@ CHEATS = {
     "escape_session": (
         "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(10**6)\n"
         "    os._exit(0)\nprint(3)"),
+    "survivor_prints_late": (  # a daemon that would print the answer after the test process exited
+        "import os, sys, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(0.3)\n    print(2, flush=True)\n"
+        "    time.sleep(10**6)\nsys.exit(0)"),
     "read_parent_environ": "import os\nprint(open(f'/proc/{os.getppid()}/environ').read())",
+    "fill_tmp_and_shm": (
+        "import os\nfor d in ('/tmp', '/dev/shm', '/', '/dev'):\n    for i in range(10**4):\n        try:\n"
+        "            open(f'{d}/f{i}', 'wb').write(b'x' * 2**20)\n        except OSError:\n            break\nprint(3)"),
 }
 
 
@@ -93,6 +139,123 @@ def test_code_cheats(name, host_guard, timer):
 @pytest.mark.parametrize("name", ["infinite_loop", "exit_zero_first", "flood_stdout", "os_exit_zero_first"])
 def test_code_cheats_function_call_form(name, host_guard, timer):
     check(CHEATS[name] + "\ndef add(a, b):\n    return a + b", timer, tests=CALLS)
+
+
+def _host_paths(bench_file):
+    """Paths a program would like to read: the benchmark file, and the same file or the caller's test file
+    through every way round the view (the caller's cwd and root via /proc, home, system files)."""
+    cwd_tests = os.path.abspath("tests.json")
+    return [bench_file, cwd_tests, f"/proc/1/root{bench_file}", "/proc/self/cwd/tests.json",
+            f"/proc/{os.getpid()}/root{bench_file}", f"/proc/{os.getpid()}/cwd/tests.json",
+            os.path.expanduser("~/.bash_history"), "/etc/passwd", "/etc/hostname", "/proc/1/cmdline",
+            os.path.join(os.path.dirname(sandbox.__file__), "__init__.py")]
+
+
+def test_cannot_read_any_host_file(host_guard, timer, bench_file):
+    """Each program passes only if it can read the expected answer from a file on the host."""
+    with open("tests.json", "w") as f:  # in the caller's cwd, as a dataset would be
+        f.write("2")
+    paths = _host_paths(bench_file)
+    read_any = (f"import os\nfor p in {paths!r}:\n    try:\n        print(open(p).read().strip()[:1] or 3)\n"
+                "        break\n    except OSError:\n        pass\nelse:\n    print(3)")
+    check(read_any, timer)
+    walk = ("import os\nfor top in ('/', '/proc', '/work', '/home', '/root', '/var', '/etc', '/mnt', '/srv'):\n"
+            "    for root, dirs, files in os.walk(top):\n        for name in files:\n"
+            "            if name in ('bench.jsonl', 'tests.json'):\n"
+            "                print(open(os.path.join(root, name)).read().strip())\n                raise SystemExit\n"
+            "print(3)")
+    check(walk, timer)
+    call = f"def add(a, b):\n    return int(open({bench_file!r}).read()) + 1"
+    check(call, timer, tests=CALLS)
+    os.remove("tests.json")
+
+
+def test_view_holds_only_the_interpreter():
+    """What the program sees of the filesystem: the interpreter's prefixes, /usr, /dev, a private /tmp."""
+    out = sandbox.run_python("import os\nfor top in sorted(os.listdir('/')):\n    print(top)").stdout.split()
+    assert set(out) <= {"tmp", "dev", "usr", "bin", "sbin", "lib", "lib32", "lib64", "root", "work", "opt", "home"}
+    assert "proc" not in out and "etc" not in out and "sys" not in out
+    listed = sandbox.run_python("import os\nprint(sorted(os.listdir('/tmp')), os.getcwd())").stdout
+    assert listed.strip() == "[] /tmp"
+
+
+_IPC = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+IPC_CREAT, IPC_NOWAIT = 0o1000, 0o4000
+class Msg(ctypes.Structure):
+    _fields_ = [("mtype", ctypes.c_long), ("text", ctypes.c_char * 8)]
+"""
+IPC_LEAVE = _IPC + f"""
+shm = libc.shmget({IPC_KEYS[0]}, 256 << 20, IPC_CREAT | 0o666)
+addr = libc.shmat(shm, None, 0)
+q = libc.msgget({IPC_KEYS[1]}, IPC_CREAT | 0o666)
+libc.msgsnd(q, ctypes.byref(Msg(1, b"2")), 8, IPC_NOWAIT)
+sem = libc.semget({IPC_KEYS[2]}, 1, IPC_CREAT | 0o666)
+print(3)
+"""
+IPC_READ = _IPC + f"""
+q = libc.msgget({IPC_KEYS[1]}, 0)
+m = Msg()
+n = libc.msgrcv(q, ctypes.byref(m), 8, 0, IPC_NOWAIT) if q >= 0 else -1
+print(m.text.decode() if n > 0 else 3)
+"""
+
+
+def test_sysv_ipc_is_private_and_gone_after(host_guard, timer):
+    """IPC objects a run makes stay in its own namespace: the host has none after, a later run sees none."""
+    check(IPC_LEAVE, timer)
+    check(IPC_READ, timer)
+
+
+MOUNT_ESCAPE = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+MS_RDONLY, MS_REMOUNT, MS_BIND, MNT_DETACH = 1, 32, 4096, 2
+CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
+for target in (b"/tmp", b"/dev/shm", b"/usr", b"/dev", b"/"):
+    libc.umount2(target, MNT_DETACH)
+    libc.mount(None, target, None, MS_REMOUNT | MS_BIND, None)
+libc.unshare(CLONE_NEWUSER | CLONE_NEWNS)
+libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, None)
+libc.mount(b"/", b"/tmp", None, MS_BIND, None)
+for p in PATHS:
+    try:
+        print(open(p).read().strip()[:1])
+        raise SystemExit
+    except OSError:
+        pass
+print(3)
+"""
+
+
+def test_unmount_and_remount_get_nothing(host_guard, timer, bench_file):
+    with open("tests.json", "w") as f:
+        f.write("2")
+    check(f"PATHS = {_host_paths(bench_file)!r}\n" + MOUNT_ESCAPE, timer)
+    os.remove("tests.json")
+
+
+def test_cannot_kill_outside_processes(host_guard, timer, victim):
+    """kill, kill(-1), killpg and pidfd_open + pidfd_send_signal on a process of the same uid outside."""
+    code = (f"import os, signal\nvictim = {victim.pid}\n"
+            "for act in (lambda: os.kill(victim, 9), lambda: os.killpg(victim, 9),\n"
+            "            lambda: signal.pidfd_send_signal(os.pidfd_open(victim), 9),\n"
+            "            lambda: os.kill(-1, 9)):\n"
+            "    try:\n        act()\n    except OSError:\n        pass\nprint(3)")
+    check(code, timer)
+    check(code.replace("print(3)", "def add(a, b):\n    return 3"), timer, tests=CALLS)
+
+
+def test_total_memory_across_processes(host_guard, timer):
+    """Six processes of 150 MB each: within the per-process limit, but 900 MB together against 512 MB."""
+    code = ("import os, time\nkids = []\nfor i in range(6):\n    pid = os.fork()\n    if pid == 0:\n"
+            "        block = bytearray(150 * 2**20)\n        for j in range(0, len(block), 4096):\n"
+            "            block[j] = 1\n        time.sleep(0.5)\n        os._exit(0)\n    kids.append(pid)\n"
+            "print(2 if all(os.waitpid(p, 0)[1] == 0 for p in kids) else 3)")
+    check(code, timer)
+    one = "block = bytearray(150 * 2**20)\nfor j in range(0, len(block), 4096):\n    block[j] = 1\nprint(2)"
+    assert run_tests(one, STDIO, limits=LIMITS) == 1.0  # one such process alone is fine
 
 
 def test_write_and_delete_outside_sandbox(host_guard, timer):

@@ -1,21 +1,75 @@
 import json
+import logging
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from mixmerge.verifiers import sandbox
+from mixmerge.verifiers import sandbox, sandbox_bwrap, sandbox_limits
+from mixmerge.verifiers.errors import SandboxUnavailable, VerifierError
 from mixmerge.verifiers.sandbox import Limits, run_python, run_tests
 
 ADD_ONE = "print(int(input()) + 1)"
 
 
-def test_isolation_mode_is_known_and_netns_as_root():
-    mode = sandbox.network_isolation_mode()
-    assert mode in ("netns", "userns", "audit")
-    import os
-    if os.geteuid() == 0:
-        assert mode == "netns"
+def test_isolation_is_bubblewrap_with_every_namespace_and_says_its_limits(caplog):
+    sandbox.isolation.cache_clear()
+    with caplog.at_level(logging.WARNING):
+        text = sandbox.isolation()
+    assert "bubblewrap" in text and "user, pid, ipc, net, uts" in text
+    assert "rlimits per process" in text and ("cgroup v" in text or "watchdog" in text)
+    assert text in caplog.text  # logged once per process
+    argv = sandbox_bwrap.bwrap_argv(Limits(), None)
+    for flag in ("--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--disable-userns"):
+        assert flag in argv
+    assert "--proc" not in argv and "/proc" not in argv
+
+
+def test_no_bubblewrap_refuses_with_a_clear_message(monkeypatch):
+    monkeypatch.setattr(sandbox_bwrap, "bwrap_path", lambda: None)
+    sandbox_bwrap.probe.cache_clear()
+    sandbox.isolation.cache_clear()
+    try:
+        with pytest.raises(SandboxUnavailable, match="bubblewrap .* not installed.*fusion.*unsafe_local"):
+            run_tests(ADD_ONE, [{"stdin": "1", "stdout": "2"}])
+    finally:
+        sandbox_bwrap.probe.cache_clear()
+        sandbox.isolation.cache_clear()
+    with pytest.raises(SandboxUnavailable, match="fusion_url"):
+        run_tests(ADD_ONE, [{"stdin": "1", "stdout": "2"}], backend="fusion")
+    with pytest.raises(SandboxUnavailable, match="unknown sandbox backend"):
+        run_tests(ADD_ONE, [{"stdin": "1", "stdout": "2"}], backend="audit")
+
+
+def test_unsafe_local_runs_and_warns_every_time(caplog, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "secret.txt").write_text("2")
+    reads = f"print(open({str(tmp_path / 'secret.txt')!r}).read())"
+    with caplog.at_level(logging.WARNING):
+        for _ in range(2):
+            assert run_tests(reads, [{"stdin": "", "stdout": "2"}], backend="unsafe_local") == 1.0
+    assert caplog.text.count("UNSAFE local backend") == 2
+    assert run_tests(reads, [{"stdin": "", "stdout": "2"}]) == 0.0  # what the local sandbox is for
+
+
+def test_every_test_is_a_fresh_process_in_one_sandbox():
+    code = "import os, sys\nsys.setrecursionlimit(50)\nprint(os.getpid(), int(input()) + 1)"
+    results = sandbox_bwrap.run_batch(code, ["1", "2", "3"], Limits())
+    assert [r.status for r in results] == ["ok"] * 3
+    assert [r.stdout.split()[1] for r in results] == ["2", "3", "4"]
+    assert len({r.stdout.split()[0] for r in results}) == 3
+
+
+def test_whole_program_memory_without_cgroup(monkeypatch):
+    """The watchdog (no cgroup here, as for most non-root users) caps all processes together."""
+    monkeypatch.setattr(sandbox_limits, "make_cgroup", lambda limits: None)
+    code = ("import os, time\nfor i in range(5):\n    if os.fork() == 0:\n        b = bytearray(100 * 2**20)\n"
+            "        for j in range(0, len(b), 4096):\n            b[j] = 1\n        time.sleep(2)\n        os._exit(0)\n"
+            "time.sleep(3)\nprint(2)")
+    r = run_python(code, limits=Limits(memory_mb=256, wall_s=5))
+    assert r.status == "memory_limit"
+    assert run_python("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
+                      limits=Limits(nproc=8, wall_s=2)).status in ("killed", "timeout")
 
 
 def test_run_python_reads_stdin_and_reports_status():
@@ -30,7 +84,7 @@ def test_environment_has_no_inherited_variables(monkeypatch):
     out = run_python("import os, json; print(json.dumps(dict(os.environ)))").stdout
     env = json.loads(out)
     assert "MIXMERGE_TEST_SECRET" not in env and set(env) <= {"PATH", "HOME", "LANG", "PYTHONHASHSEED",
-                                                               "PYTHONIOENCODING"}
+                                                               "PYTHONIOENCODING", "PWD"}  # PWD: bwrap's
 
 
 def test_stdio_tests_all_must_pass():
@@ -62,11 +116,16 @@ def test_function_call_tests():
     assert run_tests("print('no function')", [{"call": "add", "args": [1, 2], "expected": 3}]) == 0.0
 
 
-def test_malformed_tests_are_data_errors():
-    with pytest.raises(ValueError):
-        run_tests(ADD_ONE, [{"input": "1"}])
-    with pytest.raises(ValueError):
-        run_tests(ADD_ONE, [])
+@pytest.mark.parametrize("tests, field", [
+    ([{"input": "1"}], "tests[0]"), ([], "tests"), (None, "tests"), ("print(1)", "tests"),
+    ([{"stdin": 1, "stdout": "2"}], "tests[0].stdin"), ([{"call": "add", "args": [1]}], "tests[0].expected"),
+    ([{"call": "add(1)", "expected": 1}], "tests[0].call"), ([{"call": "f", "args": 3, "expected": 1}], "tests[0].args"),
+    ([{"stdin": "1", "stdout": "2"}, ["1", "2"]], "tests[1]"),
+])
+def test_malformed_tests_are_data_errors(tests, field):
+    with pytest.raises(VerifierError) as err:
+        run_tests(ADD_ONE, tests)
+    assert err.value.field == field and repr(field) in str(err.value)
 
 
 def test_output_is_capped():

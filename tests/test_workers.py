@@ -1,6 +1,8 @@
 import os
 import time
 
+import pytest
+
 from mixmerge.verifiers import workers
 
 
@@ -66,3 +68,22 @@ def test_call_with_timeout(timer):
     with timer:
         assert workers.call_with_timeout(sleepy, (30, 1), 0.5, default="late") == "late"
     assert timer.elapsed < 1.5
+
+
+def bad_verifier(i):
+    from mixmerge.verifiers.errors import VerifierError
+
+    if i == 3:
+        raise VerifierError("tests", "empty")
+    return float(i)
+
+
+def test_data_errors_propagate_and_the_pool_recovers():
+    """A malformed verifier is not the model's fault: it is raised in the caller with the item's index."""
+    from mixmerge.verifiers.errors import VerifierError
+
+    with pytest.raises(VerifierError) as err:
+        workers.score_batch(bad_verifier, [(i,) for i in range(8)], timeout_s=5, workers=2)
+    assert err.value.item_index == 3 and err.value.field == "tests"
+    assert workers.score_batch(bad_verifier, [(0,), (1,)], timeout_s=5, workers=2) == [0.0, 1.0]
+    assert workers.score_batch(boom, [()], timeout_s=5, workers=2) == [0.0]  # other errors: still the default

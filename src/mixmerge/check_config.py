@@ -2,22 +2,16 @@
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
 
-import yaml
-
-from mixmerge.config import ConfigError, overlay, validate
+from mixmerge.config import ConfigError, check_local_paths, load_yaml, overlay, validate
 
 
 def load_layers(paths: list[str]) -> dict:
-    """Config files layered left to right (later files overlay earlier ones, as ``snakemake --configfile``)."""
+    """Config files layered left to right (later files overlay earlier ones, as ``snakemake --configfile``),
+    each read strictly: a YAML syntax error or a duplicate key is a ConfigError naming the file and line."""
     merged: dict = {}
     for path in paths:
-        try:
-            layer = yaml.safe_load(Path(path).read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from None
-        merged = overlay(merged, layer)
+        merged = overlay(merged, load_yaml(path))
     return merged
 
 
@@ -54,13 +48,13 @@ def _without_gpu_only(config: dict, lines: list[str]) -> dict:
     return out
 
 
-def check(config: dict) -> list[str]:
+def check(config: dict, check_paths: bool = True) -> list[str]:
     """Every check; returns the lines of the plan it built. Raises ConfigError on the first problem."""
     from mixmerge.evaluation.vllm_backend import engine_kwargs, sampling_kwargs
     from mixmerge.training.trainer_args import grpo_args, grpo_batch_plan, sft_args
 
-    validate(config)
-    lines: list[str] = []
+    validate(config, check_paths=False)
+    lines: list[str] = check_local_paths(config) if check_paths else ["local paths not checked (--no-paths)"]
     config = _without_gpu_only(config, lines)
     scratch = tempfile.mkdtemp(prefix="mixmerge-check-")
     if config["sft"]["enabled"]:
@@ -89,11 +83,11 @@ def check(config: dict) -> list[str]:
     return lines
 
 
-def main(paths: list[str]) -> int:
+def main(paths: list[str], check_paths: bool = True) -> int:
     import sys
 
     try:
-        lines = check(load_layers(paths))
+        lines = check(load_layers(paths), check_paths)
     except ConfigError as err:
         print(f"mixmerge check-config {' '.join(paths)}: {err}", file=sys.stderr)
         return 1

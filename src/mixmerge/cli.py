@@ -71,14 +71,14 @@ def cmd_sft(a) -> None:
     from mixmerge.training.sft import train_sft
 
     train_sft(a.base, a.settings, a.seed, a.threads, a.out, a.checkpoints,
-              train_files=_files(a.train) if a.train else None, chats=a.chats)
+              train_files=_files(a.train) if a.train else None, chats=a.chats, tensorboard_dir=a.tensorboard)
 
 
 def cmd_grpo(a) -> None:
     from mixmerge.training.grpo import train_grpo
 
     train_grpo(a.node, a.model, _files(a.train), a.settings, a.reward, a.steps, a.seed, a.threads, a.out,
-               a.checkpoints)
+               a.checkpoints, tensorboard_dir=a.tensorboard)
 
 
 def cmd_merge(a) -> None:
@@ -99,11 +99,11 @@ def cmd_eval(a) -> None:
 def cmd_config(a) -> None:
     import yaml
 
-    from mixmerge.config import overlay, validate
+    from mixmerge.config import load_yaml, overlay, validate
 
-    merged = yaml.safe_load(open(a.base))
+    merged = load_yaml(a.base)
     for path in a.overlay:
-        merged = overlay(merged, yaml.safe_load(open(path)) or {})
+        merged = overlay(merged, load_yaml(path))
     validate(merged)
     with open(a.out, "w") as f:
         yaml.safe_dump(merged, f, sort_keys=False)
@@ -112,7 +112,7 @@ def cmd_config(a) -> None:
 def cmd_check_config(a) -> None:
     from mixmerge.check_config import main as check_main
 
-    sys.exit(check_main(a.files))
+    sys.exit(check_main(a.files, check_paths=not a.no_paths))
 
 
 def cmd_report(a) -> None:
@@ -180,6 +180,7 @@ def _training_commands(sub) -> None:
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("--out", required=True)
     s.add_argument("--checkpoints", required=True)
+    s.add_argument("--tensorboard", default=None, help="TRL's TensorBoard event files go here (report_to)")
     s.set_defaults(fn=cmd_sft)
 
     s = sub.add_parser("grpo", help="GRPO on one domain or the mixed blend (TRL GRPOTrainer)")
@@ -193,6 +194,7 @@ def _training_commands(sub) -> None:
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("--out", required=True)
     s.add_argument("--checkpoints", required=True)
+    s.add_argument("--tensorboard", default=None, help="TRL's TensorBoard event files go here (report_to)")
     s.set_defaults(fn=cmd_grpo)
 
 
@@ -229,10 +231,13 @@ def _grid_commands(sub) -> None:
 
     s = sub.add_parser("check-config", help="build every trainer config, merge plan and eval setting; no model")
     s.add_argument("files", nargs="+", help="config files, later ones overlaid on earlier ones")
+    s.add_argument("--no-paths", action="store_true",
+                   help="do not require the local paths the config names to exist (a machine without the data)")
     s.set_defaults(fn=cmd_check_config)
 
-    s = sub.add_parser("report", help="tables from the eval summaries and benchmark files")
-    s.add_argument("--spec", type=_json, required=True, help="domains, merges, benchmarks (with domain), gpus")
+    s = sub.add_parser("report", help="the HTML report: tables with CIs, paired tests, figures, compute")
+    s.add_argument("--spec", type=_json, required=True,
+                   help="domains, merges, benchmarks (with domain), gpus, seed, seeds")
     s.add_argument("--root", default=".", help="the directory holding results/ and benchmarks/")
     s.add_argument("--out", default="results/report")
     s.set_defaults(fn=cmd_report)

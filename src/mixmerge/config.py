@@ -5,11 +5,10 @@ from pathlib import Path
 
 import yaml
 
+from mixmerge.config_checks import (ConfigError, check_local_paths, check_merge_experts, check_reward,  # noqa: F401
+                                    load_yaml)
+
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-
-
-class ConfigError(ValueError):
-    pass
 
 
 def _key_path(error) -> str:
@@ -22,8 +21,9 @@ def _key_path(error) -> str:
     return ".".join(parts) or "<top level>"
 
 
-def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
-    """Check config against the JSON schema and the cross-key rules; raise ConfigError naming the key."""
+def validate(config: dict, schema_path: str | Path = SCHEMA, *, check_paths: bool = True, root: str | Path = ".") -> dict:
+    """Check config against the JSON schema and the cross-key rules; raise ConfigError naming the key. With
+    ``check_paths``, every local path it names must exist (relative to ``root``, where the workflow runs)."""
     import jsonschema
 
     schema = yaml.safe_load(Path(schema_path).read_text())
@@ -34,6 +34,8 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
     _check_domains(config)
     _check_trainer_fields(config)
+    check_reward(config.get("reward") or {})
+    check_merge_experts(config)
     for name, bench in config["benchmarks"].items():
         if bench["domain"] not in config["domains"]:
             raise ConfigError(f"config key 'benchmarks.{name}.domain': {bench['domain']!r} is not in 'domains'")
@@ -48,6 +50,8 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
         expand_merges(config["merges"])
     except ValueError as err:
         raise ConfigError(f"config key 'merges': {err}") from err
+    if check_paths:
+        check_local_paths(config, root)
     return config
 
 
@@ -81,7 +85,7 @@ def _check_trainer_fields(config: dict) -> None:
 
 
 def load(path: str | Path) -> dict:
-    return validate(yaml.safe_load(Path(path).read_text()))
+    return validate(load_yaml(path))
 
 
 def overlay(base: dict, changes: dict) -> dict:

@@ -1,12 +1,22 @@
-"""The grid, written once: node ids, evaluation cells and every result path, for the Snakefile and the report."""
+"""The grid, written once: node ids (with the training-seed axis), evaluation cells and every result path, for
+the Snakefile and the report.
+
+Seeds: ``seeds: [0, 1, 2]`` replicates the RL-trained nodes and the merges built from them. The first seed's
+nodes keep the plain ids (``rl-math``, ``merge-ties``), so a one-seed grid has exactly the paths it always had;
+every other seed ``s`` adds ``.s<s>`` (``rl-math.s1``, ``rl-mixed.s1``, ``merge-ties.s1``, whose experts are the
+``.s1`` experts). ``base`` and ``sft`` are shared by all seeds: the axis measures the spread of RL training from
+one SFT start. Without ``seeds`` the grid has one seed, the top-level ``seed``.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 RESULTS = "results"
-REPORT_FILES = ("main_table.csv", "main_table.md", "merge_table.csv", "merge_table.md", "transfer_matrix.csv",
-                "transfer_matrix.md", "compute_table.csv", "compute_table.md", "merge_records.csv", "main_table.png",
-                "rl_checks.json", "report.md")
+TABLES = ("main_table", "pass_at_k", "merge_table", "transfer_matrix", "comparisons", "seeds", "compute_table",
+          "cost")
+FIGURES = ("main_table.png", "transfer.png", "merge_methods.png", "quality_vs_cost.png", "reward_curves.png")
+REPORT_FILES = (*(f"{t}.{ext}" for t in TABLES for ext in ("csv", "md")), "merge_records.csv", "curves.csv",
+                *FIGURES, "report.md", "report.html")
 
 
 def model_dir(node: str) -> str:
@@ -15,6 +25,17 @@ def model_dir(node: str) -> str:
 
 def checkpoint_dir(node: str) -> str:
     return f"{RESULTS}/checkpoints/{node}"
+
+
+def model_card(node: str) -> str:
+    """The provenance card a training job writes into its model (parents, settings, steps, compute)."""
+    return f"{model_dir(node)}/mixmerge_card.json"
+
+
+def tensorboard_dir(node: str) -> str:
+    """TRL's TensorBoard event files of a trained node (``report_to: tensorboard``); the rule declares it as a
+    log, and Snakemake leaves a non-empty one in place when a job reruns, so a resumed run's curve is whole."""
+    return f"logs/tensorboard/{node}"
 
 
 def eval_summary(node: str, benchmark: str) -> str:
@@ -30,7 +51,7 @@ def report_file(name: str) -> str:
 
 
 def benchmark_file(node: str) -> str:
-    """The Snakemake benchmark file of the job that made ``node`` (wall time: the compute accounting)."""
+    """The Snakemake benchmark file of the job that made ``node`` (its last attempt's wall time)."""
     if node == "sft":
         return "benchmarks/sft/sft.tsv"
     if node.startswith("rl-"):
@@ -44,32 +65,85 @@ def eval_benchmark_file(node: str, benchmark: str) -> str:
     return f"benchmarks/eval/{node}/{benchmark}.tsv"
 
 
+def seed_tag(seed: int, primary: int) -> str:
+    """The node-id suffix of a training seed: none for the first (primary) seed, ``.s<seed>`` otherwise."""
+    return "" if seed == primary else f".s{seed}"
+
+
 @dataclass(frozen=True)
 class Grid:
     domains: tuple[str, ...]
     merges: tuple[str, ...]          # merge node suffixes, sweeps expanded
     benchmarks: tuple[str, ...]
+    seeds: tuple[int, ...] = (0,)    # training seeds; the first one's nodes have the plain ids
 
     @classmethod
     def from_config(cls, config: dict) -> "Grid":
         from mixmerge.merging.methods import expand_merges
 
-        return cls(tuple(config["domains"]), tuple(expand_merges(config["merges"])), tuple(config["benchmarks"]))
+        seeds = tuple(int(s) for s in (config.get("seeds") or [config.get("seed", 0)]))
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"config key 'seeds': a seed is listed twice: {list(seeds)}")
+        made = cls(tuple(config["domains"]), tuple(expand_merges(config["merges"])), tuple(config["benchmarks"]),
+                   seeds)
+        clash = [m for m in made.merges for s in seeds[1:] if m.endswith(seed_tag(s, seeds[0]))]
+        if clash:
+            raise ValueError(f"config key 'merges.{clash[0]}': the name ends like a seed replica's id; rename it")
+        return made
+
+    @property
+    def primary_seed(self) -> int:
+        return self.seeds[0]
+
+    def tag(self, seed: int) -> str:
+        return seed_tag(seed, self.primary_seed)
+
+    def experts_of(self, seed: int) -> list[str]:
+        return [f"rl-{d}{self.tag(seed)}" for d in self.domains]
 
     @property
     def experts(self) -> list[str]:
-        return [f"rl-{d}" for d in self.domains]
+        """The first seed's experts (the plain ids)."""
+        return self.experts_of(self.primary_seed)
 
     @property
     def merge_nodes(self) -> list[str]:
+        """The first seed's merge nodes (the plain ids)."""
         return [f"merge-{m}" for m in self.merges]
+
+    def replicated(self, seed: int) -> list[str]:
+        """Every node trained or merged with ``seed``: the experts, rl-mixed, the merges."""
+        return [*self.experts_of(seed), f"rl-mixed{self.tag(seed)}", *(f"merge-{m}{self.tag(seed)}"
+                                                                        for m in self.merges)]
 
     @property
     def nodes(self) -> list[str]:
-        return ["base", "sft", *self.experts, "rl-mixed", *self.merge_nodes]
+        return ["base", "sft", *(n for s in self.seeds for n in self.replicated(s))]
 
     def cells(self) -> list[tuple[str, str]]:
         return [(node, bench) for node in self.nodes for bench in self.benchmarks]
 
+    def split(self, node: str) -> tuple[str, int]:
+        """``rl-math.s1`` -> (``rl-math``, 1); a shared node (base, sft) -> (node, the first seed)."""
+        for seed in self.seeds[1:]:
+            tag = self.tag(seed)
+            if node.endswith(tag):
+                return node[: -len(tag)], seed
+        return node, self.primary_seed
+
+    def seed_of(self, node: str) -> int:
+        return self.split(node)[1]
+
+    def parents(self, node: str) -> list[str]:
+        """The nodes whose training ``node`` builds on (its compute counts theirs): sft for an RL run, sft and
+        the same seed's experts for a merge or an on-policy distillation (``opd``)."""
+        name, seed = self.split(node)
+        if name in ("base", "sft"):
+            return []
+        if name.startswith("merge-") or name == "opd":
+            return ["sft", *self.experts_of(seed)]
+        return ["sft"]
+
     def as_dict(self) -> dict:
-        return {"domains": list(self.domains), "merges": list(self.merges), "benchmarks": list(self.benchmarks)}
+        return {"domains": list(self.domains), "merges": list(self.merges), "benchmarks": list(self.benchmarks),
+                "seeds": list(self.seeds)}

@@ -7,11 +7,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 
 from mixmerge import grid
-from mixmerge.config import ConfigError, validate as validate_config
+from mixmerge.config import ConfigError, check_local_paths, load_yaml, validate as validate_config
 from mixmerge.merging.methods import expand_merges
 
 try:
-    validate_config(config)
+    # Snakemake's own loader keeps the last of two equal keys silently: read the files again, strictly.
+    for _configfile in workflow.configfiles:
+        load_yaml(_configfile)
+    validate_config(config, check_paths=False)
+    # Every local path must exist (relative to the working directory, where the jobs run); a hub id is noted.
+    for _note in check_local_paths(config):
+        print(f"mixmerge: {_note}", file=sys.stderr)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
@@ -19,6 +25,9 @@ GRID = grid.Grid.from_config(config)
 DOMAINS = list(GRID.domains)
 MERGES = expand_merges(config["merges"])
 EXPERTS = GRID.experts
+SEEDS = list(GRID.seeds)
+# Node ids are ``<name><tag>``: the tag is empty for the first training seed, ``.s<seed>`` for the others.
+TAGS = [GRID.tag(seed) for seed in SEEDS]
 BENCHMARKS = list(GRID.benchmarks)
 NODES = GRID.nodes
 REPO = Path(workflow.basedir).parent
@@ -81,7 +90,7 @@ wildcard_constraints:
     domain="|".join(DOMAINS),
     node="|".join(n.replace(".", r"\.") for n in NODES),
     benchmark="|".join(BENCHMARKS),
-    merge="|".join(m.replace(".", r"\.") for m in MERGES),
+    merge="|".join((m + t).replace(".", r"\.") for m in MERGES for t in TAGS),
 
 
 def as_json(obj):
@@ -123,8 +132,23 @@ def sft_data_args():
     return f"--chats {SFT_CHATS}" if config["data"]["source"] != "tiny" else f"--train {train_args(DOMAINS)}"
 
 
+def rl_name(wildcards):
+    """``rl-{rl}`` without its seed tag: ``math``, ``mixed``."""
+    return GRID.split(f"rl-{wildcards.rl}")[0][len("rl-"):]
+
+
 def rl_domains(wildcards):
-    return DOMAINS if wildcards.rl == "mixed" else [wildcards.rl]
+    return DOMAINS if rl_name(wildcards) == "mixed" else [rl_name(wildcards)]
+
+
+def merge_point(wildcards):
+    """The merge grid point of ``merge-{merge}`` (method, params), whatever its seed."""
+    return MERGES[GRID.split(f"merge-{wildcards.merge}")[0][len("merge-"):]]
+
+
+def merge_experts(wildcards):
+    """The experts a merge node merges: those of its own training seed."""
+    return [model_dir(e) for e in GRID.experts_of(GRID.seed_of(f"merge-{wildcards.merge}"))]
 
 
 def base_is_built():
@@ -183,21 +207,30 @@ def report_outputs():
     return [grid.report_file(name) for name in grid.REPORT_FILES]
 
 
+def rl_nodes():
+    """Every GRPO-trained node, every seed."""
+    return [n for n in GRID.nodes if n.startswith("rl-")]
+
+
 def report_inputs():
-    """Everything the report reads: eval summaries and benchmark files, merge records (in the merge models),
-    and the benchmark files of every trained or merged node (the compute table)."""
-    trained = (["sft"] if config["sft"]["enabled"] else []) + EXPERTS + ["rl-mixed"] + GRID.merge_nodes
+    """Everything the report reads: per-item eval records and summaries, eval and node benchmark files, the
+    trained and merged models (cards with the runs' own compute records, train logs, merge records) and the
+    GRPO runs' TensorBoard event files (the reward curves)."""
+    trained = (["sft"] if config["sft"]["enabled"] else []) + [n for n in GRID.nodes if n not in ("base", "sft")]
     return {
         "summaries": eval_outputs(),
+        "records": [grid.eval_records(node, bench) for node, bench in GRID.cells()],
         "eval_benchmarks": [grid.eval_benchmark_file(node, bench) for node, bench in GRID.cells()],
         "node_benchmarks": [grid.benchmark_file(node) for node in trained],
-        "merges": [model_dir(node) for node in GRID.merge_nodes],
+        "models": [model_dir(node) for node in trained],
+        "tensorboard": [grid.tensorboard_dir(node) for node in rl_nodes()],
     }
 
 
 def report_spec():
     """The config slice the report uses."""
     return {"domains": config["domains"], "merges": config["merges"], "gpus": config["gpus"],
+            "seed": config["seed"], "seeds": SEEDS,
             "benchmarks": {name: {"domain": spec["domain"]} for name, spec in config["benchmarks"].items()}}
 
 

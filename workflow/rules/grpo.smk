@@ -1,4 +1,5 @@
-# rl-<domain>: one GRPO expert per domain; rl-mixed: one GRPO run on the blend of all domains.
+# rl-<domain>: one GRPO expert per domain; rl-mixed: one GRPO run on the blend of all domains. One run per
+# training seed (``seeds``): rl-math, rl-math.s1, ... (mixmerge.grid).
 rule grpo:
     input:
         sft=node_model_input("sft"),
@@ -6,7 +7,7 @@ rule grpo:
     output:
         model_output("results/models/rl-{rl}", "grpo"),
     wildcard_constraints:
-        rl="|".join(DOMAINS + ["mixed"]),
+        rl="|".join((r + t).replace(".", r"\.") for r in DOMAINS + ["mixed"] for t in TAGS),
     params:
         run=RUN_GRPO,
         model=sft_model,
@@ -14,19 +15,21 @@ rule grpo:
         settings=as_json(grpo_settings()),
         reward=as_json(config["reward"]),
         train=lambda w: train_args(rl_domains(w)),
-        steps=lambda w: config["grpo"]["steps"][w.rl],
+        steps=lambda w: config["grpo"]["steps"][rl_name(w)],
         checkpoints="results/checkpoints/rl-{rl}",
-        seed=config["seed"],
+        seed=lambda w: GRID.seed_of(f"rl-{w.rl}"),
     threads: config["threads"]
     resources:
         gpu=config["gpus"]["grpo"],
     conda:
         "../envs/train.yaml"
     log:
-        "logs/grpo/rl-{rl}.log",
+        out="logs/grpo/rl-{rl}.log",
+        tensorboard=grid.tensorboard_dir("rl-{rl}"),
     benchmark:
         "benchmarks/grpo/rl-{rl}.tsv"
     shell:
         "{params.run} grpo --node rl-{wildcards.rl} --model {params.model} --train {params.train} "
         "--settings {params.settings:q} --reward {params.reward:q} --steps {params.steps} --seed {params.seed} "
-        "--threads {threads} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"
+        "--threads {threads} --out {output} --checkpoints {params.checkpoints} "
+        "--tensorboard {log.tensorboard} > {log.out} 2>&1"

@@ -1,16 +1,17 @@
-# merge-<name>: base = sft, experts = every rl-<domain>; one node per method and parameter value.
+# merge-<name>: base = sft, experts = every rl-<domain>; one node per method and parameter value, and per
+# training seed (merge-ties.s1 merges the .s1 experts).
 rule merge:
     input:
         sft=node_model_input("sft"),
-        experts=[model_dir(e) for e in EXPERTS],
+        experts=merge_experts,
     output:
         model_output("results/models/merge-{merge}", "merge"),
     params:
         run=RUN_MERGE,
         base=sft_model,
         sft_path=sft_path_param(),
-        method=lambda w: MERGES[w.merge]["method"],
-        params=lambda w: as_json(MERGES[w.merge]["params"]),
+        method=lambda w: merge_point(w)["method"],
+        params=lambda w: as_json(merge_point(w)["params"]),
         seed=config["merge_seed"],
         dtype=config["merge_dtype"],
     resources:

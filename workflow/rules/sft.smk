@@ -16,9 +16,11 @@ rule sft:
     conda:
         "../envs/train.yaml"
     log:
-        "logs/sft.log",
+        out="logs/sft.log",
+        tensorboard=grid.tensorboard_dir("sft"),
     benchmark:
         "benchmarks/sft/sft.tsv"
     shell:
         "{params.run} sft --base {input.base} {params.data} --settings {params.settings:q} "
-        "--seed {params.seed} --threads {threads} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"
+        "--seed {params.seed} --threads {threads} --out {output} --checkpoints {params.checkpoints} "
+        "--tensorboard {log.tensorboard} > {log.out} 2>&1"

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 from mixmerge.compute import gpu_lease
 
@@ -56,9 +57,14 @@ def device_env(n_gpus: int, env: dict, lease_dir: str, job: str, wait_s: float) 
     return env, devices
 
 
+LEASE_WAIT_ENV = "MIXMERGE_LEASE_WAIT_S"  # the stage records it apart from its own wall time (training.attempts)
+
+
 def run(n_gpus: int, stage_args: list[str], accelerate_config: str | None, lease_dir: str, job: str,
         wait_s: float) -> int:
+    asked = time.monotonic()
     env, devices = device_env(n_gpus, dict(os.environ), lease_dir, job, wait_s)
+    env[LEASE_WAIT_ENV] = f"{time.monotonic() - asked:.3f}"
     env.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")  # vLLM inside a Python process that used CUDA
     cmd = build_command(n_gpus, stage_args, accelerate_config)
     print(f"[launch] job {job!r}: CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES', '<unset>')} "

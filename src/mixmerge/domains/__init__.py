@@ -27,6 +27,8 @@ class Domain:
     ``blend_subsets`` / ``blend_verifier(record, counters)`` / ``rewrite_prompt(messages)``: its part of the
     study's RL blend (subsets it takes, verifier built from a blend row, the study's prompt rewrite).
     ``environment``: a factory of TRL environments, for multi-turn domains (None: single-turn).
+    ``check_ready(settings)``: raises if the scorer cannot run here (no sandbox for code), before any item.
+    ``score`` raises ``VerifierError`` (naming the field) for a malformed verifier: a data error, not a 0.
     """
 
     name: str
@@ -39,6 +41,7 @@ class Domain:
     blend_verifier: Callable | None = None
     rewrite_prompt: Callable[[list[dict]], list[dict]] = field(default=lambda messages: messages)
     environment: Callable | None = None
+    check_ready: Callable[[dict], None] | None = None
 
 
 @cache

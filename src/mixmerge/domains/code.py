@@ -6,6 +6,7 @@ import re
 
 from mixmerge.domains import Domain
 from mixmerge.domains._text import final_answer, held_out, think_wrap
+from mixmerge.domains._verifier import field
 
 NAME = "code"
 
@@ -68,6 +69,7 @@ def extract_code(text: str, lenient: bool) -> str | None:
 def score(completion: str, verifier: dict, *, lenient: bool = False, settings: dict | None = None) -> float:
     from mixmerge.verifiers import sandbox
 
+    sandbox.check_tests(field(verifier, "tests", list, nonempty=False))
     settings = settings or {}
     text = final_answer(completion, require_think=settings.get("require_think", True) and not lenient)
     if text is None:
@@ -102,6 +104,13 @@ def blend_verifier(rec, counters) -> dict:
     return {"tests": [{"stdin": i, "stdout": o} for i, o in zip(inputs, outputs)]}
 
 
+def check_ready(settings: dict) -> None:
+    """Refuse to score without a usable sandbox (no bubblewrap, fusion without a URL) before any item runs."""
+    from mixmerge.verifiers import sandbox
+
+    sandbox.require_backend(settings.get("sandbox_backend", "local"), settings.get("fusion_url"))
+
+
 def item_timeout(settings: dict) -> float:
     """Every selected test at its wall limit, in the worst case."""
     wall = float(settings.get("sandbox_limits", {}).get("wall_s", 10))
@@ -110,5 +119,6 @@ def item_timeout(settings: dict) -> float:
 
 DOMAIN = Domain(
     name=NAME, generate=generate, score=score, item_timeout=item_timeout, preload=("mixmerge.verifiers.sandbox",),
+    check_ready=check_ready,
     blend_subsets=("nano_v3_sft_profiled_comp_coding_50tests",), blend_verifier=blend_verifier,
 )

@@ -6,6 +6,8 @@ import random
 
 from mixmerge.domains import Domain
 from mixmerge.domains._text import final_answer, held_out, think_wrap
+from mixmerge.domains._verifier import field
+from mixmerge.verifiers.errors import ScoringError, VerifierError
 
 NAME = "instruct"
 
@@ -78,12 +80,21 @@ def generate(n: int, seed: int, split: str) -> list[dict]:
 def score(completion: str, verifier: dict, *, lenient: bool = False, settings: dict | None = None) -> float:
     from mixmerge.verifiers import nltk_offline
 
+    ids = field(verifier, "instruction_id_list", list)
+    kwargs = field(verifier, "kwargs", list)
+    if len(ids) != len(kwargs) or not all(isinstance(i, str) for i in ids) or \
+            not all(isinstance(k, dict) for k in kwargs):
+        raise VerifierError("kwargs", f"expected one object per instruction id ({len(ids)}), got {kwargs!r:.100}")
     settings = settings or {}
     text = final_answer(completion, require_think=settings.get("require_think", True) and not lenient)
-    if text is None or not text.strip():
-        return 0.0
-    ok = nltk_offline.all_instructions_followed(text.strip(), verifier["instruction_id_list"], verifier["kwargs"])
-    return float(ok)
+    try:
+        # the checkers are built first (from the verifier alone), so an unknown id or a bad kwarg raises here
+        ok = nltk_offline.all_instructions_followed((text or "").strip(), ids, kwargs)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise VerifierError("instruction_id_list", f"{type(exc).__name__}: {exc}") from None
+    except LookupError as exc:  # NLTK data missing on this machine: a set-up problem, not a zero
+        raise ScoringError(str(exc)) from None
+    return float(ok and text is not None)
 
 
 def blend_verifier(rec, counters):

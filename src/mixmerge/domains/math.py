@@ -7,6 +7,7 @@ import re
 
 from mixmerge.domains import Domain
 from mixmerge.domains._text import final_answer, held_out, think_wrap
+from mixmerge.domains._verifier import field
 
 NAME = "math"
 
@@ -64,6 +65,7 @@ _LAST_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 def score(completion: str, verifier: dict, *, lenient: bool = False, settings: dict | None = None) -> float:
     from mixmerge.verifiers import mathcheck
 
+    answer = str(field(verifier, "answer", (str, int, float)))
     settings = settings or {}
     text = final_answer(completion, require_think=settings.get("require_think", True) and not lenient)
     if text is None:
@@ -75,8 +77,8 @@ def score(completion: str, verifier: dict, *, lenient: bool = False, settings: d
         candidate = boxed if boxed is not None else (numbers[-1] if numbers else None)
         if candidate is None:
             return 0.0
-        return mathcheck.score_math(f"\\boxed{{{candidate}}}", verifier["answer"], timeout_s=timeout)
-    return mathcheck.score_math(text, verifier["answer"], timeout_s=timeout)
+        return mathcheck.score_math(f"\\boxed{{{candidate}}}", answer, timeout_s=timeout)
+    return mathcheck.score_math(text, answer, timeout_s=timeout)
 
 
 # The study's RL blend (study.md §1.4): the two math subsets, gold answer as is, a fixed instruction prefix.

@@ -6,6 +6,8 @@ import random
 
 from mixmerge.domains import Domain
 from mixmerge.domains._text import final_answer, held_out, think_wrap
+from mixmerge.domains._verifier import field
+from mixmerge.verifiers.errors import VerifierError
 
 NAME = "science"
 LETTERS = "ABCD"
@@ -87,14 +89,19 @@ def generate(n: int, seed: int, split: str) -> list[dict]:
 def score(completion: str, verifier: dict, *, lenient: bool = False, settings: dict | None = None) -> float:
     from mixmerge.verifiers import mcq
 
+    correct = field(verifier, "correct_letter", str)
+    valid = verifier.get("valid_letters") or "ABCDEFGH"
+    if not isinstance(valid, str) or not valid.isalpha() or not valid.isupper():
+        raise VerifierError("valid_letters", f"expected capital letters, got {valid!r}")
+    if len(correct) != 1 or correct not in valid:
+        raise VerifierError("correct_letter", f"expected one of {valid!r}, got {correct!r}")
     settings = settings or {}
     text = final_answer(completion, require_think=settings.get("require_think", True) and not lenient)
     if text is None:
         return 0.0
-    valid = verifier.get("valid_letters") or "ABCDEFGH"
     letter = mcq.extract_letter(text, valid, strict_single_letter=settings.get("strict_single_letter", True))
     if letter is not None:
-        return float(letter == verifier["correct_letter"])
+        return float(letter == correct)
     if lenient and verifier.get("answer_text"):
         return float(text.strip() == str(verifier["answer_text"]).strip())
     return 0.0

@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
+from mixmerge import atomic
 from mixmerge.data.rows import read_rows
-from mixmerge.verifiers.scoring import score_many
+from mixmerge.verifiers.scoring import check_ready, score_many
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -25,6 +25,7 @@ def summarise(items: list[dict], k: int) -> dict:
     strict = [sum(s["score"] for s in it["samples"]) / k for it in items]
     lenient = [sum(s["lenient"] for s in it["samples"]) / k for it in items]
     samples = [s for it in items for s in it["samples"]]
+    correct = [sum(s["score"] >= 1.0 for s in it["samples"]) for it in items]
     mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")  # noqa: E731
     var = lambda xs: sum((x - mean(xs)) ** 2 for x in xs) / (len(xs) - 1) if len(xs) > 1 else 0.0  # noqa: E731
     return {
@@ -35,6 +36,7 @@ def summarise(items: list[dict], k: int) -> dict:
         "lenient_avg_at_k": mean(lenient),
         "lenient_avg_at_k_stderr": (var(lenient) / n) ** 0.5 if n else float("nan"),
         "pass_at_k": mean([pass_at_k(k, int(round(a * k)), k) for a in strict]),
+        "pass_at": {str(j): mean([pass_at_k(k, c, j) for c in correct]) for j in range(1, k + 1)},  # unbiased
         "truncation_rate": mean([s["finish_reason"] == "length" for s in samples]),
         "mean_tokens": mean([s["num_tokens"] for s in samples]),
     }
@@ -46,6 +48,7 @@ def evaluate(model_dir: str, node: str, bench_name: str, bench: dict, eval_file:
 
     started = time.time()
     rows = read_rows(eval_file)
+    check_ready({r["domain"] for r in rows}, reward)  # before the model is loaded
     backend = make_backend(eval_cfg["backend"], model_dir, eval_cfg["batch_size"], eval_cfg["seed"], threads,
                            eval_cfg.get("vllm"))
     k = bench["k"]
@@ -56,11 +59,12 @@ def evaluate(model_dir: str, node: str, bench_name: str, bench: dict, eval_file:
     domains = [r["domain"] for r, _ in flat]
     texts = [s.text for _, s in flat]
     verifiers = [r["verifier"] for r, _ in flat]
-    strict = score_many(domains, texts, verifiers, reward)
+    ids = [r["id"] for r, _ in flat]
+    strict = score_many(domains, texts, verifiers, reward, ids=ids)
     # Strictly right implies leniently right (same answer, format too): score only the rest leniently.
     redo = [i for i, s in enumerate(strict) if s < 1.0]
     redone = score_many([domains[i] for i in redo], [texts[i] for i in redo], [verifiers[i] for i in redo],
-                        reward, lenient=True)
+                        reward, lenient=True, ids=[ids[i] for i in redo])
     lenient = list(strict)
     for i, s in zip(redo, redone):
         lenient[i] = s
@@ -77,14 +81,8 @@ def evaluate(model_dir: str, node: str, bench_name: str, bench: dict, eval_file:
                     "sampling": {key: bench[key] for key in ("temperature", "top_p", "max_new_tokens")},
                     "backend": eval_cfg["backend"], "seed": eval_cfg["seed"],
                     "wall_seconds": round(time.time() - started, 1)})
-    _write_atomic(out_jsonl, "".join(json.dumps(it) + "\n" for it in items))
-    _write_atomic(out_json, json.dumps(summary, indent=2))
+    # Each file complete or absent (a temporary file renamed); the summary, which Snakemake and the report take
+    # as the cell's mark of completion, is written last.
+    atomic.write_text(out_jsonl, "".join(json.dumps(it) + "\n" for it in items))
+    atomic.write_text(out_json, json.dumps(summary, indent=2))
     return summary
-
-
-def _write_atomic(path: str, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

@@ -1,154 +1,21 @@
-"""Tables (CSV + Markdown), a figure and a short report from the eval summaries and Snakemake benchmark files."""
+"""``mixmerge report``: reads the grid's records (per-item eval records, summaries, model cards, attempts and
+benchmark files, TensorBoard events) and writes every table (CSV + Markdown), every figure, report.md and the
+self-contained report.html (``mixmerge.grid.REPORT_FILES``)."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pandas as pd
 
 from mixmerge import grid
 from mixmerge.grid import Grid
-
-
-def load_summaries(paths: list[Path]) -> pd.DataFrame:
-    records = []
-    for path in paths:
-        summary = json.loads(path.read_text())
-        records.append({"model": summary["model"], "benchmark": summary["benchmark"], "domain": summary["domain"],
-                        "n": summary["n"], "k": summary["k"], "strict": summary["avg_at_k"],
-                        "strict_se": summary["avg_at_k_stderr"], "lenient": summary["lenient_avg_at_k"],
-                        "lenient_se": summary["lenient_avg_at_k_stderr"], "pass_at_k": summary["pass_at_k"],
-                        "truncation": summary["truncation_rate"]})
-    if not records:
-        raise FileNotFoundError("no eval summaries to report")
-    return pd.DataFrame(records)
-
-
-def wide(frame: pd.DataFrame, metric: str, models: list[str], benchmarks: list[str]) -> pd.DataFrame:
-    table = frame.pivot(index="benchmark", columns="model", values=metric).reindex(index=benchmarks, columns=models)
-    table.loc["Avg."] = table.mean(axis=0)
-    return table
-
-
-def both(strict: pd.DataFrame, lenient: pd.DataFrame) -> pd.DataFrame:
-    """Cells as 'strict / lenient' percentages for Markdown."""
-    return strict.map(lambda v: f"{100 * v:.1f}").astype(str) + " / " + lenient.map(lambda v: f"{100 * v:.1f}")
-
-
-def to_markdown(table: pd.DataFrame, caption: str) -> str:
-    cols = [str(table.index.name or "")] + [str(c) for c in table.columns]
-    lines = [f"**{caption}**", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for idx, row in table.iterrows():
-        lines.append("| " + " | ".join([str(idx)] + [str(v) for v in row.values]) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def gpu_hours(wall_seconds: float, gpus: int) -> float:
-    """A node's cost: its benchmark wall time x the GPUs it held."""
-    return wall_seconds * gpus / 3600
-
-
-def bench_wall(path: Path) -> float:
-    """Wall seconds from a Snakemake benchmark file (the mean when the rule was benchmarked with repeats)."""
-    return float(pd.read_csv(path, sep="\t")["s"].mean())
-
-
-COMPUTE_STAGES = [("sft", "sft.tsv", "sft"), ("grpo", "*.tsv", "grpo"), ("merge", "*.tsv", "merge")]
-
-
-def compute_table(bench_dir: str | Path, config: dict) -> pd.DataFrame:
-    """Wall seconds per node from Snakemake ``benchmark:`` files; GPU-hours = wall time x the rule's GPUs
-    (``gpus.<stage>`` of the config the grid ran with). Values are unrounded; outputs round them."""
-    gpus = config.get("gpus", {})
-    rows = []
-    for rule, node_glob, gpu_key in COMPUTE_STAGES:
-        for path in sorted(Path(bench_dir, rule).glob(node_glob)):
-            rows.append({"node": path.stem, "stage": rule, "wall_seconds": bench_wall(path),
-                         "gpus": int(gpus.get(gpu_key, 0))})
-    for path in sorted(Path(bench_dir, "eval").glob("*/*.tsv")):
-        rows.append({"node": f"eval:{path.parent.name}/{path.stem}", "stage": "eval", "wall_seconds": bench_wall(path),
-                     "gpus": int(gpus.get("eval", 0))})
-    frame = pd.DataFrame(rows, columns=["node", "stage", "wall_seconds", "gpus"])
-    frame["gpu_hours"] = [gpu_hours(w, g) for w, g in zip(frame["wall_seconds"], frame["gpus"])]
-    return frame
-
-
-def mix_vs_experts(compute: pd.DataFrame, experts: list[str]) -> dict:
-    """rl-mixed's cost over the summed cost of the per-domain experts (the study: 2166.4 / 6524.8 GPU-hours
-    = 33.2%). NaN where a side is missing or costs nothing (e.g. GPU-hours of a CPU-only grid)."""
-    by_node = compute.set_index("node")
-    missing = [e for e in experts + ["rl-mixed"] if e not in by_node.index]
-
-    def ratio(column: str) -> tuple[float, float, float]:
-        if missing:
-            return math.nan, math.nan, math.nan
-        mixed = float(by_node.loc["rl-mixed", column])
-        summed = sum(float(by_node.loc[e, column]) for e in experts)
-        return mixed, summed, (mixed / summed if summed else math.nan)
-
-    mixed_wall, experts_wall, wall_ratio = ratio("wall_seconds")
-    mixed_gpuh, experts_gpuh, gpuh_ratio = ratio("gpu_hours")
-    return {"mixed_wall_seconds": mixed_wall, "experts_wall_seconds": experts_wall,
-            "mixed_over_experts_wall": wall_ratio, "mixed_gpu_hours": mixed_gpuh, "experts_gpu_hours": experts_gpuh,
-            "mixed_over_experts_gpu_hours": gpuh_ratio, "missing_nodes": missing}
-
-
-def _pct(x: float) -> str:
-    return "n/a" if math.isnan(x) else f"{100 * x:.1f}%"
-
-
-def compute_markdown(compute: pd.DataFrame, ratio: dict) -> str:
-    shown = compute.round({"wall_seconds": 1, "gpu_hours": 3}).set_index("node")
-    text = to_markdown(shown, "Compute per node (Snakemake benchmark files; GPU-hours = wall time x GPUs)")
-    by_stage = compute.groupby("stage", sort=False)["gpu_hours"].sum()
-    text += "\nGPU-hours by stage: " + ", ".join(f"{stage} {hours:.2f}" for stage, hours in by_stage.items()) + "\n"
-    if ratio["missing_nodes"]:
-        return text + f"\nrl-mixed vs experts: n/a (no benchmark for {', '.join(ratio['missing_nodes'])})\n"
-    text += (f"\nrl-mixed / sum of the experts: GPU-hours {ratio['mixed_gpu_hours']:.2f} / "
-             f"{ratio['experts_gpu_hours']:.2f} = {_pct(ratio['mixed_over_experts_gpu_hours'])} (the study: "
-             f"2166.4 / 6524.8 = 33.2%); wall time {ratio['mixed_wall_seconds']:.0f} s / "
-             f"{ratio['experts_wall_seconds']:.0f} s = {_pct(ratio['mixed_over_experts_wall'])}\n")
-    return text
-
-
-def rl_checks(frame: pd.DataFrame, config: dict) -> list[dict]:
-    """Does each expert beat SFT on its own domain, and rl-mixed on each domain? Gap in standard errors."""
-    cells = frame.set_index(["model", "benchmark"])
-    checks = []
-    for bench, spec in config["benchmarks"].items():
-        if ("sft", bench) not in cells.index:
-            continue
-        sft = cells.loc[("sft", bench)]
-        for model in (f"rl-{spec['domain']}", "rl-mixed"):
-            if (model, bench) not in cells.index:
-                continue
-            cell = cells.loc[(model, bench)]
-            gap = cell["strict"] - sft["strict"]
-            noise = math.sqrt(cell["strict_se"] ** 2 + sft["strict_se"] ** 2)
-            checks.append({"model": model, "benchmark": bench, "n": int(cell["n"]), "k": int(cell["k"]),
-                           "sft": sft["strict"], "rl": cell["strict"], "gain": gap,
-                           "gain_in_se": gap / noise if noise else math.inf,
-                           "sft_lenient": sft["lenient"], "rl_lenient": cell["lenient"]})
-    return checks
-
-
-def plot(strict: pd.DataFrame, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    data = strict.drop(index="Avg.").T
-    ax = data.plot.bar(figsize=(max(8, 0.7 * len(data)), 4.5), width=0.8)
-    ax.set_ylabel("avg@k (strict)")
-    ax.set_ylim(0, 1)
-    ax.set_title("Every model on every benchmark")
-    ax.legend(title="benchmark", fontsize=8)
-    plt.xticks(rotation=45, ha="right")
-    plt.tight_layout()
-    plt.savefig(out, dpi=120)
-    plt.close()
+from mixmerge.report import captions, figures
+from mixmerge.report.compare import AVG, FAMILIES, cell_table, comparisons, pass_table, seed_table
+from mixmerge.report.compute import compute_markdown, compute_table, cost_table, mix_vs_experts
+from mixmerge.report.curves import reward_curves
+from mixmerge.report.records import load_scores, model_names
+from mixmerge.report.render import Page, cells_display, comparisons_display, pass_display, pct, to_markdown
 
 
 def merge_records(models_dir: str | Path, merge_nodes: list[str]) -> pd.DataFrame:
@@ -167,57 +34,133 @@ def merge_records(models_dir: str | Path, merge_nodes: list[str]) -> pd.DataFram
     return pd.DataFrame(rows, columns=["node", "family", "method", "params", "seed", "dtype", "notes"])
 
 
+def sampling(the_grid: Grid, root: str | Path) -> dict[str, dict]:
+    """Each benchmark's sampling settings and backend, from the first summary that exists."""
+    out = {}
+    for node, bench in the_grid.cells():
+        path = Path(root, grid.eval_summary(node, bench))
+        if bench not in out and path.exists():
+            summary = json.loads(path.read_text())
+            out[bench] = {**summary.get("sampling", {}), "k": summary.get("k"), "backend": summary.get("backend")}
+    return out
+
+
+def wide_main(cells: pd.DataFrame, benchmarks: list[str]) -> pd.DataFrame:
+    """benchmarks x ``<model>:<metric>`` (strict, lenient and their SE and CI bounds), no Avg. row."""
+    rows = cells[cells["benchmark"] != AVG]
+    metrics = ["strict", "strict_se", "strict_lo", "strict_hi", "lenient", "lenient_se", "lenient_lo", "lenient_hi"]
+    main = rows.pivot(index="benchmark", columns="model", values=metrics)
+    main.columns = [f"{model}:{metric}" for metric, model in main.columns]
+    order = [f"{m}:{x}" for m in dict.fromkeys(rows["model"]) for x in metrics]
+    return main.reindex(index=benchmarks, columns=order).rename_axis("benchmark")
+
+
+def transfer(cells: pd.DataFrame, comps: pd.DataFrame, models: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Strict avg@k minus SFT (benchmarks x models) and the Holm-adjusted p-values of those differences."""
+    strict = cells.pivot(index="benchmark", columns="model", values="strict")
+    others = [m for m in models if m not in ("base", "sft") and m in strict.columns]
+    benches = list(dict.fromkeys(cells["benchmark"]))
+    delta = strict.reindex(index=benches)[others].sub(strict.reindex(index=benches)["sft"], axis=0)
+    vs_sft = comps[comps["family"].isin(["rl_vs_sft", "merge_vs_sft"])]
+    marks = vs_sft.pivot(index="benchmark", columns="a", values="p_holm").reindex(index=benches, columns=others)
+    return delta, marks
+
+
 def build_report(config: dict, out: str, root: str = ".") -> None:
-    """``config``: the report's slice (domains, merges, benchmarks with their domains, gpus); every file read is
-    a grid path (``mixmerge.grid``) under ``root``."""
+    """``config``: the report's slice (domains, merges, benchmarks with their domains, gpus, seed, seeds); every
+    file read is a grid path (``mixmerge.grid``) under ``root``."""
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     the_grid = Grid.from_config(config)
-    frame = load_summaries([Path(root, grid.eval_summary(n, b)) for n, b in the_grid.cells()])
-    order = {"experts": the_grid.experts, "merges": the_grid.merge_nodes}
+    scores = load_scores(the_grid, root)
     benchmarks = list(the_grid.benchmarks)
-    models = [m for m in the_grid.nodes if m in set(frame["model"])]
-    strict, lenient = wide(frame, "strict", models, benchmarks), wide(frame, "lenient", models, benchmarks)
+    models = [m for m in model_names(the_grid) if any((m, b) in scores for b in benchmarks)]
+    cells = cell_table(scores, models, benchmarks)
+    comps = comparisons(scores, cells, models, benchmarks)
+    compute = compute_table(Path(root, "benchmarks"), config, Path(root, grid.RESULTS, "models"))
+    results = {"grid": the_grid, "models": models, "benchmarks": benchmarks, "cells": cells, "comparisons": comps,
+               "passes": pass_table(scores, models, benchmarks), "seeds": seed_table(scores),
+               "compute": compute, "cost": cost_table(compute, the_grid, cells),
+               "ratio": mix_vs_experts(compute, the_grid.experts), "curves": reward_curves(the_grid, root),
+               "merge_records": merge_records(Path(root, grid.RESULTS, "models"), the_grid.merge_nodes),
+               "sampling": sampling(the_grid, root)}
+    markdown = write_tables(results, out_dir)
+    cost_axis = write_figures(results, out_dir)
+    write_pages(results, markdown, cost_axis, out_dir)
 
-    main = frame.pivot(index="benchmark", columns="model", values=["strict", "lenient"])
-    main.columns = [f"{model}:{metric}" for metric, model in main.columns]
-    main.reindex(index=benchmarks).to_csv(out_dir / "main_table.csv")
-    main_md = to_markdown(both(strict, lenient), "Main table: avg@k, strict (the reward) / lenient (right answer, any format), %")
-    (out_dir / "main_table.md").write_text(main_md)
 
-    merge_models = [m for m in order["merges"] + ["rl-mixed"] if m in models]
-    merge_strict = wide(frame, "strict", merge_models, benchmarks).T
-    merge_strict.to_csv(out_dir / "merge_table.csv")
-    merge_md = to_markdown(both(wide(frame, "strict", merge_models, benchmarks),
-                                wide(frame, "lenient", merge_models, benchmarks)).T,
-                           "Merge methods (and rl-mixed): avg@k strict / lenient, %")
-    (out_dir / "merge_table.md").write_text(merge_md)
-
-    delta = strict.drop(columns=[c for c in ("base", "sft") if c in strict.columns]).sub(strict["sft"], axis=0)
+def write_tables(r: dict, out_dir: Path) -> dict[str, str]:
+    """CSV and Markdown of every table; returns the Markdown by table name."""
+    cells, comps, models = r["cells"], r["comparisons"], r["models"]
+    wide_main(cells, r["benchmarks"]).to_csv(out_dir / "main_table.csv")
+    merge_models = [m for m in models if m.startswith("merge-") or m in ("rl-mixed", "opd")]
+    merge_cells = cells[cells["model"].isin(merge_models)]
+    merge_wide = merge_cells.pivot(index="model", columns="benchmark", values=["strict", "strict_lo", "strict_hi"])
+    merge_wide.columns = [b if m == "strict" else f"{b}:{m[len('strict_'):]}" for m, b in merge_wide.columns]
+    merge_wide.reindex(index=merge_models).to_csv(out_dir / "merge_table.csv")
+    delta, marks = transfer(cells, comps, models)
     delta.to_csv(out_dir / "transfer_matrix.csv")
-    transfer_md = to_markdown(delta.map(lambda v: f"{100 * v:+.1f}"), "Transfer: strict avg@k minus SFT, points")
-    (out_dir / "transfer_matrix.md").write_text(transfer_md)
+    comps.to_csv(out_dir / "comparisons.csv", index=False)
+    r["passes"].to_csv(out_dir / "pass_at_k.csv", index=False)
+    r["seeds"].to_csv(out_dir / "seeds.csv", index=False)
+    r["compute"].round(4).to_csv(out_dir / "compute_table.csv", index=False)
+    r["cost"].to_csv(out_dir / "cost.csv", index=False)
+    r["curves"].to_csv(out_dir / "curves.csv", index=False)
+    r["merge_records"].to_csv(out_dir / "merge_records.csv", index=False)
+    shown = transfer_display(delta, marks)
+    md = {"main_table": to_markdown(cells_display(cells, models), captions.MAIN),
+          "merge_table": to_markdown(cells_display(merge_cells, merge_models), captions.MERGES),
+          "transfer_matrix": to_markdown(shown, captions.TRANSFER),
+          "comparisons": to_markdown(comparisons_display(comps).set_index("family"), captions.COMPARISONS),
+          "pass_at_k": to_markdown(pass_display(r["passes"]), captions.PASS),
+          "seeds": to_markdown(r["seeds"].set_index("model"), captions.SEEDS),
+          "compute_table": compute_markdown(r["compute"], r["ratio"]),
+          "cost": to_markdown(r["cost"].round(4).set_index("model"), captions.COST)}
+    for name, text in md.items():
+        (out_dir / f"{name}.md").write_text(text)
+    r["transfer"] = shown
+    r["transfer_raw"] = (delta, marks)
+    return md
 
-    compute = compute_table(Path(root, "benchmarks"), config)
-    compute.round({"wall_seconds": 1, "gpu_hours": 4}).to_csv(out_dir / "compute_table.csv", index=False)
-    ratio = mix_vs_experts(compute, order["experts"])
-    compute_md = compute_markdown(compute, ratio)
-    (out_dir / "compute_table.md").write_text(compute_md)
 
-    plot(strict, out_dir / "main_table.png")
-    checks = rl_checks(frame, config)
-    check_lines = [
-        f"- {c['model']} on {c['benchmark']} (n={c['n']}, k={c['k']}): SFT {100 * c['sft']:.1f}% -> "
-        f"{100 * c['rl']:.1f}% strict ({100 * c['gain']:+.1f} points, {c['gain_in_se']:+.1f} SE); lenient "
-        f"{100 * c['sft_lenient']:.1f}% -> {100 * c['rl_lenient']:.1f}%"
-        for c in checks
-    ]
-    (out_dir / "rl_checks.json").write_text(json.dumps(checks, indent=2))
-    merges = merge_records(Path(root, grid.RESULTS, "models"), order["merges"])
-    merges.to_csv(out_dir / "merge_records.csv", index=False)
-    merges_md = to_markdown(merges.set_index("node"), "Merge nodes: family (mergekit = stock mergekit method; "
-                            "study = the study's exact semantics), parameters, notes")
-    report = ["# mixmerge report", "", main_md, "![avg@k per model and benchmark](main_table.png)", "",
-              "## Does RL help? (gain over SFT on the strict reward; SE = combined standard error)", "",
-              *check_lines, "", merge_md, merges_md, transfer_md, compute_md]
-    (out_dir / "report.md").write_text("\n".join(report))
+def transfer_display(delta: pd.DataFrame, marks: pd.DataFrame) -> pd.DataFrame:
+    star = lambda p: "" if pd.isna(p) else "**" if p < 0.01 else "*" if p < 0.05 else ""  # noqa: E731
+    return pd.DataFrame([[f"{pct(delta.iat[i, j], True)}{star(marks.iat[i, j])}" for j in range(delta.shape[1])]
+                         for i in range(delta.shape[0])], index=delta.index, columns=delta.columns)
+
+
+def write_figures(r: dict, out_dir: Path) -> str:
+    cells, models = r["cells"], r["models"]
+    figures.main_figure(cells, models, r["benchmarks"], out_dir / "main_table.png")
+    delta, marks = r["transfer_raw"]
+    figures.transfer_figure(delta.T, marks.T, out_dir / "transfer.png")
+    merges = [m for m in models if m.startswith("merge-")]
+    table = cells.set_index(["model", "benchmark"])["strict"]
+    best = r["comparisons"][r["comparisons"]["family"] == "merge_vs_best_expert"]
+    refs = {"rl-mixed": {b: table.get(("rl-mixed", b), float("nan")) for b in dict.fromkeys(cells["benchmark"])},
+            "best expert": {row.benchmark: table.get((row.a, row.benchmark)) - row.strict_diff
+                            for row in best.itertuples()}}
+    figures.merge_figure(cells[cells["model"].isin(merges)], merges, refs, out_dir / "merge_methods.png")
+    axis = figures.cost_figure(r["cost"], out_dir / "quality_vs_cost.png")
+    figures.curves_figure(r["curves"], list(r["grid"].domains), out_dir / "reward_curves.png")
+    return axis
+
+
+def write_pages(r: dict, md: dict[str, str], cost_axis: str, out_dir: Path) -> None:
+    """report.md (the Markdown tables) and report.html (tables and figures, each with its caption)."""
+    intro = captions.intro(r)
+    (out_dir / "report.md").write_text("\n".join(
+        ["# mixmerge report", "", intro, "", md["main_table"], "![avg@k per model and benchmark](main_table.png)",
+         "", md["comparisons"], md["pass_at_k"], md["merge_table"], md["transfer_matrix"],
+         to_markdown(r["merge_records"].set_index("node"), captions.MERGE_RECORDS), md["seeds"],
+         md["compute_table"], md["cost"]]))
+    page = Page("mixmerge report: mix or merge?")
+    page.paragraph(intro)
+    for section, items in captions.sections(r, cost_axis, FAMILIES):
+        page.heading(section)
+        for kind, payload, caption in items:
+            if kind == "figure":
+                page.figure(out_dir / payload, caption)
+            else:
+                page.table(payload, caption, index=kind == "table")
+    page.write(out_dir / "report.html")

@@ -7,7 +7,8 @@ import random
 import time
 
 from mixmerge.data.rows import read_rows
-from mixmerge.training.save_resume import resume_point, save_final, set_threads
+from mixmerge.training.attempts import AttemptLog
+from mixmerge.training.save_resume import resume_point, save_final, set_threads, train
 from mixmerge.training.trainer_args import sft_args
 
 
@@ -51,14 +52,18 @@ def tokenized_chats(path: str, tokenizer, num_proc: int | None = None):
 
 
 def train_sft(base: str, cfg: dict, seed: int, threads: int, out_dir: str, checkpoint_dir: str, *,
-              train_files: dict[str, str] | None = None, chats: str | None = None) -> None:
-    """Train on the tiny domains' ``train_files`` or on the prepared SFT blend ``chats`` (one of the two)."""
+              train_files: dict[str, str] | None = None, chats: str | None = None,
+              tensorboard_dir: str | None = None) -> None:
+    """Train on the tiny domains' ``train_files`` or on the prepared SFT blend ``chats`` (one of the two); TRL
+    logs to TensorBoard in ``tensorboard_dir``; every attempt is recorded (``mixmerge.training.attempts``)."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTTrainer
 
     set_threads(threads)
     started = time.time()
+    resume = resume_point(checkpoint_dir)
+    attempts = AttemptLog(checkpoint_dir, "sft").start(resume)
     tokenizer = AutoTokenizer.from_pretrained(base)
     if chats:
         dataset = tokenized_chats(chats, tokenizer, cfg.get("num_proc"))
@@ -66,11 +71,16 @@ def train_sft(base: str, cfg: dict, seed: int, threads: int, out_dir: str, check
         dataset = Dataset.from_list(sft_examples(train_files, cfg["examples_per_domain"], cfg["format_fraction"],
                                                  seed))
     model = AutoModelForCausalLM.from_pretrained(base, dtype="float32")
-    args = sft_args(cfg, seed=seed, checkpoint_dir=checkpoint_dir, chats=bool(chats), use_cpu=not _has_cuda())
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
-    trainer.train(resume_from_checkpoint=resume_point(checkpoint_dir))
+    args = sft_args(cfg, seed=seed, checkpoint_dir=checkpoint_dir, chats=bool(chats), use_cpu=not _has_cuda(),
+                    tensorboard_dir=tensorboard_dir)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         callbacks=[attempts.callback()])
+    attempts.mark("load")
+    train(trainer, resume, checkpoint_dir)
+    attempts.mark("train")
     save_final(trainer, tokenizer, out_dir, {"node": "sft", "parents": [base], "config": cfg, "seed": seed,
-                                             "examples": len(dataset), "data": chats or train_files}, started)
+                                             "examples": len(dataset), "data": chats or train_files}, started,
+               attempts)
 
 
 def _has_cuda() -> bool:

@@ -68,11 +68,26 @@ def check_fields(kind: str, trl_block: dict) -> None:
                                     f"(installed: {_versions()})")
 
 
-def sft_args(cfg: dict, *, seed: int, checkpoint_dir: str, chats: bool, use_cpu: bool):
+def report_to(tensorboard_dir: str | None) -> str:
+    """``report_to`` for a trainer: ``tensorboard`` with its event files in ``tensorboard_dir`` (transformers 5
+    reads the directory from ``TENSORBOARD_LOGGING_DIR``; a run's writer only logs, so numerics are unchanged),
+    or ``none``. An empty file in its place (Snakemake touches a missing log after a failed job) is removed."""
+    if not tensorboard_dir:
+        return "none"
+    path = Path(tensorboard_dir)
+    if path.is_file() and path.stat().st_size == 0:
+        path.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(path.resolve())
+    return "tensorboard"
+
+
+def sft_args(cfg: dict, *, seed: int, checkpoint_dir: str, chats: bool, use_cpu: bool,
+             tensorboard_dir: str | None = None):
     """SFTConfig from the ``sft`` block; ``chats``: the loss mask comes from the chats' assistant masks."""
     check_fields("sft", cfg["trl"])
     return _config_class("sft")(
-        **cfg["trl"], output_dir=checkpoint_dir, seed=seed, data_seed=seed, report_to="none",
+        **cfg["trl"], output_dir=checkpoint_dir, seed=seed, data_seed=seed, report_to=report_to(tensorboard_dir),
         completion_only_loss=not chats, use_cpu=use_cpu)
 
 
@@ -89,7 +104,8 @@ def grpo_batch_plan(cfg: dict, world: int) -> dict:
             "gradient_accumulation_steps": max(completions // (per_device * world), 1)}
 
 
-def grpo_args(cfg: dict, *, steps: int, seed: int, checkpoint_dir: str, world: int):
+def grpo_args(cfg: dict, *, steps: int, seed: int, checkpoint_dir: str, world: int,
+              tensorboard_dir: str | None = None):
     """GRPOConfig from the ``grpo`` block for a run of ``steps`` optimiser steps over ``world`` processes."""
     check_fields("grpo", cfg["trl"])
     trl_block = cfg["trl"]
@@ -100,6 +116,7 @@ def grpo_args(cfg: dict, *, steps: int, seed: int, checkpoint_dir: str, world: i
                              "training processes")
     plan = grpo_batch_plan(cfg, world)
     return _config_class("grpo")(
-        **trl_block, output_dir=checkpoint_dir, max_steps=steps, seed=seed, data_seed=seed, report_to="none",
+        **trl_block, output_dir=checkpoint_dir, max_steps=steps, seed=seed, data_seed=seed,
+        report_to=report_to(tensorboard_dir),
         remove_unused_columns=False, per_device_train_batch_size=plan["per_device_train_batch_size"],
         gradient_accumulation_steps=plan["gradient_accumulation_steps"])

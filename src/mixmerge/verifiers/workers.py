@@ -1,7 +1,9 @@
 """A pool of warm worker processes with a hard per-item timeout.
 
 A worker that overruns its item's deadline (or crashes) is killed and replaced; its item scores ``default``
-and the rest of the batch goes on. Workers come from a ``forkserver`` (a clean single-threaded process), so
+and the rest of the batch goes on. An item that raises scores ``default`` too, except for a ``ScoringError``
+(a malformed verifier, a missing sandbox: not the model's fault), which the pool re-raises in the caller with
+the item's index as ``item_index``. Workers come from a ``forkserver`` (a clean single-threaded process), so
 forking them is safe even when the caller runs threads, and they run every item in their main thread, where
 signal-based library timeouts (math-verify) work. Functions are pickled by reference, so they must be
 top-level; their modules are imported once per worker.
@@ -16,6 +18,8 @@ import threading
 import time
 from collections import deque
 from multiprocessing.connection import wait
+
+from mixmerge.verifiers.errors import ScoringError
 
 log = logging.getLogger(__name__)
 _PRELOAD: list[str] = []  # modules the forkserver imports ahead (set by callers before the first pool starts)
@@ -32,6 +36,8 @@ def _worker_main(conn) -> None:
             return
         try:
             conn.send((True, fn(*args)))
+        except ScoringError as exc:  # re-raised in the parent
+            conn.send(("raise", exc))
         except Exception as exc:  # reported to the parent, which scores the item as the default
             conn.send((False, f"{type(exc).__name__}: {exc}"))
 
@@ -89,11 +95,15 @@ class Pool:
                     log.warning("worker died on item %d; scoring it %r", index, default)
                     self._retire(worker)
                     continue
+                self.idle.append(worker)
+                if ok == "raise":
+                    self._abandon(busy)
+                    value.item_index = index
+                    raise value
                 if ok:
                     results[index] = value
                 else:
                     log.warning("item %d raised %s; scoring it %r", index, value, default)
-                self.idle.append(worker)
             now = time.monotonic()
             for conn, (worker, index, deadline) in list(busy.items()):
                 if now >= deadline:
@@ -101,6 +111,12 @@ class Pool:
                     del busy[conn]
                     self._retire(worker)
         return results
+
+    def _abandon(self, busy: dict) -> None:
+        """Stop the batch: workers still busy on its items are killed (their answers would arrive late)."""
+        for worker, _, _ in busy.values():
+            self._retire(worker)
+        busy.clear()
 
     def _retire(self, worker: _Worker) -> None:
         worker.kill()
@@ -140,7 +156,8 @@ def _shutdown() -> None:
 
 def score_batch(fn, items: list[tuple], timeout_s: float, workers: int | None = None,
                 default: float = 0.0) -> list[float]:
-    """``[fn(*item) for item in items]`` across warm workers; an item that overruns or crashes gets ``default``."""
+    """``[fn(*item) for item in items]`` across warm workers; an item that overruns or crashes gets ``default``;
+    a ``ScoringError`` raised by ``fn`` is raised here."""
     if not items:
         return []
     return get_pool(workers).map(fn, items, timeout_s, default)
@@ -150,5 +167,5 @@ def call_with_timeout(fn, args: tuple, timeout_s: float, default=0.0):
     """One call of ``fn(*args)`` in a warm worker, bounded by ``timeout_s``. Inside a worker, a direct call:
     the worker's own deadline bounds it."""
     if _IN_WORKER:
-        return fn(*args)
+        return fn(*args)  # a ScoringError propagates to the worker loop, which hands it to the caller
     return get_pool().map(fn, [args], timeout_s, default)[0]

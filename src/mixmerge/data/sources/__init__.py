@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
+
+from mixmerge.data.sources import lines
 
 log = logging.getLogger(__name__)
 BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
@@ -35,6 +38,7 @@ class Record:
     where: str   # the file (or hub id/config) it came from
     index: int   # row number within that file/config, 0-based
     data: dict
+    error: DataError | None = None  # the row could not be read at all (not UTF-8, not JSON, NaN)
 
     def fail(self, name: str, problem: str) -> DataError:
         return DataError(f"{self.where}: row {self.index}: field {name!r}: {problem}")
@@ -45,6 +49,8 @@ class Record:
                 return None
             raise self.fail(name, "missing")
         value = self.data[name]
+        if isinstance(value, float) and not math.isfinite(value):  # pandas/Arrow's missing value, or a NaN gold
+            raise self.fail(name, f"{value} (a missing or broken value)")
         if not isinstance(value, types):
             raise self.fail(name, f"expected {_type_names(types)}, got {type(value).__name__}")
         return value
@@ -64,22 +70,31 @@ def _type_names(types) -> str:
     return " or ".join(t.__name__ for t in types)
 
 
+class LinesPart(list):
+    """A local file read as raw lines (``text_lines``): ``{"text": line}`` rows, like the ``text`` builder's."""
+    column_names = ["text"]
+
+
 @dataclass
 class Table:
     description: str                  # hub id / path, for error messages and cards
     parts: list[tuple[str, object]]   # (where, HF Dataset) per file or config
     info: dict = field(default_factory=dict)
+    bad: dict[str, dict[int, str]] = field(default_factory=dict)  # where -> {row: why it could not be read}
 
     def require(self, columns: list[str]) -> None:
         for where, ds in self.parts:
             missing = [c for c in columns if c not in ds.column_names]
+            if missing and self.bad.get(where) and len(self.bad[where]) == len(ds):
+                raise DataError(next(iter(self.bad[where].values())))  # nothing readable: say why
             if missing:
                 raise DataError(f"{where}: missing column {missing[0]!r} (columns: {sorted(ds.column_names)})")
 
     def records(self) -> Iterator[Record]:
         for where, ds in self.parts:
+            bad = self.bad.get(where, {})
             for i, row in enumerate(ds):
-                yield Record(where, i, row)
+                yield Record(where, i, {}, DataError(bad[i])) if i in bad else Record(where, i, row)
 
     def __len__(self) -> int:
         return sum(len(ds) for _, ds in self.parts)
@@ -126,16 +141,10 @@ def load_table(spec: dict, *, cache_dir: str | None = None, text_lines: bool = F
         if not root.exists():
             raise DataError(f"{root}: file not found (source.path)")
         files = _local_files(root, patterns)
-        parts = []
-        for f in files:
-            builder = "text" if text_lines else BUILDERS.get(f.suffix)
-            if builder is None:
-                raise DataError(f"{f}: unsupported file type {f.suffix!r} (use one of {sorted(BUILDERS)})")
-            ds = datasets.load_dataset(builder, data_files=str(f), split="train", cache_dir=cache_dir)
-            parts.append((str(f), ds))
+        parts, bad = _load_local(files, text_lines, cache_dir)
         info = {"path": str(root), "revision": spec.get("revision"),
                 "files": [{"file": str(f), "sha256": _sha256(f)} for f in files]}
-        return Table(str(root), parts, info)
+        return Table(str(root), parts, info, bad)
     hub_id = spec.get("hub_id")
     if not hub_id:
         raise DataError("source: give 'path' (local file or directory) or 'hub_id'")
@@ -159,6 +168,30 @@ def load_table(spec: dict, *, cache_dir: str | None = None, text_lines: bool = F
             parts.append((f"{hub_id}" + (f"[{label}]" if label else ""), ds))
     info["names"] = _as_list(spec.get("name")) or None
     return Table(hub_id, parts, info)
+
+
+def _load_local(files: list[Path], text_lines: bool, cache_dir: str | None):
+    """(parts, bad rows per file) for local files; JSON Lines are checked line by line first (``lines``)."""
+    import datasets
+
+    parts, bad = [], {}
+    for f in files:
+        builder = "text" if text_lines else BUILDERS.get(f.suffix)
+        if builder is None:
+            raise DataError(f"{f}: unsupported file type {f.suffix!r} (use one of {sorted(BUILDERS)})")
+        if text_lines:
+            rows, bad[str(f)] = lines.text_rows(f)
+            parts.append((str(f), LinesPart(rows)))
+            continue
+        load_from = f
+        if builder == "json" and lines.is_json_lines(f):
+            load_from, bad[str(f)] = lines.check_json_lines(f)
+        try:
+            ds = datasets.load_dataset(builder, data_files=str(load_from), split="train", cache_dir=cache_dir)
+        except Exception as err:  # Arrow/datasets errors name neither the file nor the row
+            raise DataError(f"{f}: cannot be read as {builder}: {type(err).__name__}: {err}") from None
+        parts.append((str(f), ds))
+    return parts, {where: rows for where, rows in bad.items() if rows}
 
 
 def parse_json_line(rec: Record) -> Record:
@@ -186,11 +219,14 @@ class Converted:
 
 
 def convert(records, fn: Callable[[Record], dict | Dropped], skip_bad_rows: bool) -> Converted:
-    """Apply ``fn`` to every record; a DataError stops everything unless ``skip_bad_rows``."""
+    """Apply ``fn`` to every record; a DataError (an unreadable row included) stops everything unless
+    ``skip_bad_rows``, which skips and counts it."""
     out = Converted()
     for rec in records:
         out.read += 1
         try:
+            if rec.error:
+                raise rec.error
             result = fn(rec)
         except DataError as err:
             if not skip_bad_rows:

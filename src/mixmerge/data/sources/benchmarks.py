@@ -6,8 +6,10 @@ from collections import Counter
 from pathlib import Path
 
 from mixmerge.data.rows import write_rows
-from mixmerge.data.sources import DataError, convert, dedupe, drop_unverifiable_math, load_table, write_card
+from mixmerge.data.sources import (DataError, convert, dedupe, drop_unverifiable_math, load_table,
+                                   write_card)
 from mixmerge.data.sources import aime, gpqa, hle, ifeval, livecodebench, mmlu_redux
+from mixmerge.data.sources.ids import unique_ids
 
 log = logging.getLogger(__name__)
 LOADERS = ("aime", "gpqa", "ifeval", "ifbench", "livecodebench", "mmlu_redux", "hle")
@@ -40,7 +42,9 @@ def load_benchmark(name: str, spec: dict, *, cache_dir: str | None = None) -> tu
     table.require(columns)
     result = convert(table.records(), lambda rec: to_row(rec, spec, name), spec.get("skip_bad_rows", False))
     bad_golds = drop_unverifiable_math(result, table.description)
-    rows, duplicates = dedupe(result.rows)
+    result.rows, duplicates = dedupe(result.rows)
+    unique_ids(result, table.description, spec.get("skip_bad_rows", False))
+    rows = result.rows
     if not rows:
         raise DataError(f"{table.description}: benchmark {name!r} has no usable rows "
                         f"(drops: {dict(result.drops)}, unsupported instruction ids: {dict(unsupported)})")

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from mixmerge.data.sources import (DataError, Dropped, Record, convert, dedupe, drop_unverifiable_math,
+from mixmerge.data.sources import (Dropped, Record, convert, dedupe, drop_unverifiable_math,
                                    load_table, parse_json_line)
+from mixmerge.data.sources.ids import unique_ids
 from mixmerge.domains import get_domain, registry
 
 HUB_ID = "nvidia/Nemotron-3-Nano-RL-Training-Blend"
@@ -99,7 +100,9 @@ def load_blend(spec: dict, domains: list[str], *, cache_dir: str | None = None) 
     to_row = BlendConverter(subsets, domains, table.description)
     result = convert(table.records(), to_row, spec.get("skip_bad_rows", False))
     bad_golds = drop_unverifiable_math(result, table.description)
-    rows, duplicates = dedupe(result.rows)
+    result.rows, duplicates = dedupe(result.rows)
+    unique_ids(result, table.description, spec.get("skip_bad_rows", False))  # field 'index' repeats in a subset
+    rows = result.rows
     by_domain = {d: [r for r in rows if r["domain"] == d] for d in domains}
     card = {"source": table.info, "subsets": subsets, **result.card(),
             "converted_per_subset_before_dedupe": dict(sorted(to_row.per_subset.items())),
@@ -108,7 +111,4 @@ def load_blend(spec: dict, domains: list[str], *, cache_dir: str | None = None) 
             "prompts_rewritten": dict(sorted(to_row.rewritten.items()))}
     if bad_golds:
         card["gold_fails_math_check_examples"] = bad_golds
-    clash = [i for i, n in Counter(r["id"] for r in rows).items() if n > 1]
-    if clash:
-        raise DataError(f"{table.description}: duplicate row id {clash[0]!r} (field 'index' repeats in a subset)")
     return by_domain, card

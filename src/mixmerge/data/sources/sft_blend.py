@@ -70,10 +70,12 @@ def clean_messages(rec: Record) -> tuple[list[dict], str | None]:
     return messages, drop
 
 
-def _converter(where: str, skip_bad_rows: bool):
+def _converter(where: str, skip_bad_rows: bool, unreadable: dict[int, str]):
     def convert(row: dict, index: int) -> dict:
         rec = Record(where, index, row)
         try:
+            if index in unreadable:  # not UTF-8, not JSON, NaN: found before loading (sources.lines)
+                raise DataError(unreadable[index])
             messages, drop = clean_messages(rec)
             tools = _json_field(rec, "tools", row.get("tools"))
         except DataError as err:
@@ -102,7 +104,8 @@ def load_source(name: str, spec: dict, rng, *, skip_bad_rows: bool, num_proc: in
     converted = []
     for where, ds in table.parts:
         extra = [c for c in ds.column_names if c not in ("messages", "tools")]
-        converted.append(ds.map(_converter(where, skip_bad_rows), with_indices=True, remove_columns=extra,
+        converted.append(ds.map(_converter(where, skip_bad_rows, table.bad.get(where, {})), with_indices=True,
+                                remove_columns=extra,
                                 num_proc=num_proc, desc=f"sft_blend {name}: {where}"))
     ds = datasets.concatenate_datasets(converted)
     reasons = Counter(ds["drop"])

@@ -1,0 +1,263 @@
+"""Start the program runner under bubblewrap (or, for ``unsafe_local``, bare) and read its per-test results.
+
+The bubblewrap view holds only the interpreter's prefix and base prefix and ``/usr`` (its shared libraries),
+all read-only, a minimal read-only ``/dev`` with a 1 MiB ``/dev/shm``, and a private size-limited ``/tmp`` as
+the working directory; no ``/proc``, no home, no project, no data. Every namespace is new (user, pid, ipc, net,
+uts, cgroup), nested user namespaces are disabled, all capabilities dropped, the program gets a new session and
+dies with its caller. The whole program runs in its own cgroup where one can be made, else under a watchdog.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from functools import cache
+from pathlib import Path
+
+from mixmerge.verifiers import sandbox_limits
+from mixmerge.verifiers.sandbox_protocol import Frames, memfd, runner_spec
+from mixmerge.verifiers.sandbox_types import Limits, RunResult
+
+log = logging.getLogger(__name__)
+PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+RUNNER = (Path(__file__).parent / "sandbox_runner.py").read_text()
+PY_FLAGS = ("-I", "-S", "-B")  # isolated (no env vars, no user site), no site-packages, no .pyc writes
+ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
+       "PYTHONIOENCODING": "utf-8"}
+STDERR_CAP = 1 << 16
+STARTUP_S = 1.0  # allowance for starting the sandbox, on top of the tests' own wall limits
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+def _prefixes() -> list[str]:
+    """The interpreter's prefix(es) outside /usr, deduplicated, outermost first."""
+    out: list[str] = []
+    for p in sorted({os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix),
+                     os.path.dirname(os.path.dirname(PYTHON))}, key=len):
+        if p != "/usr" and not p.startswith("/usr/") and not any(p.startswith(q + "/") for q in out):
+            out.append(p)
+    return out
+
+
+def _system_dirs() -> list[str]:
+    """/usr, and /lib, /lib64, /bin as links into it (merged /usr) or read-only binds."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in ("lib", "lib64", "lib32", "bin", "sbin"):
+        path = "/" + name
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    return args
+
+
+def bwrap_argv(limits: Limits, info_fd: int | None) -> list[str]:
+    argv = [bwrap_path(), "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+            "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox", *_system_dirs()]
+    for prefix in _prefixes():
+        argv += ["--ro-bind", prefix, prefix]
+    argv += ["--dev", "/dev", "--size", str(1 << 20), "--tmpfs", "/dev/shm",
+             "--size", str((limits.fsize_mb + 1) << 20), "--tmpfs", "/tmp",
+             "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp"]
+    if info_fd is not None:
+        argv += ["--info-fd", str(info_fd)]
+    return argv + ["--", PYTHON, *PY_FLAGS, "-c", RUNNER]
+
+
+@cache
+def probe() -> str | None:
+    """None when bubblewrap runs here with every namespace, else why not."""
+    if not bwrap_path():
+        return "bubblewrap (bwrap) is not installed"
+    try:
+        proc = subprocess.run([*bwrap_argv(Limits(), None)[:-2], "-c", "pass"], env=ENV, capture_output=True,
+                              timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap failed to start: {exc}"
+    if proc.returncode != 0:
+        return f"bwrap failed (exit {proc.returncode}): {proc.stderr.decode(errors='replace').strip()[:500]}"
+    return None
+
+
+
+class _Launch:
+    """One started sandbox: the process, its output readers and its whole-program limits."""
+
+    def __init__(self, code, stdins, limits: Limits, argv, isolated: bool) -> None:
+        self.limits, self.isolated, self.info = limits, isolated, None
+        self.cgroup = sandbox_limits.make_cgroup(limits)
+        self.watchdog = None if self.cgroup and isolated else sandbox_limits.Watchdog(limits)
+        self.workdir = None if isolated else tempfile.mkdtemp(prefix="mixmerge-unsafe-")
+        info_r, info_w = os.pipe() if isolated and self.watchdog else (None, None)
+        command = bwrap_argv(limits, info_w) if isolated else [PYTHON, *PY_FLAGS, "-c", RUNNER]
+        spec_fd = memfd(runner_spec(code, stdins, limits, argv, isolated))
+        try:
+            self.proc = subprocess.Popen(
+                command, stdin=spec_fd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=self.workdir,
+                start_new_session=True, pass_fds=(info_w,) if info_w is not None else (),
+                preexec_fn=self.cgroup.enter if self.cgroup else None)
+        except BaseException:
+            if info_r is not None:
+                os.close(info_r)
+            self.close()
+            raise
+        finally:
+            os.close(spec_fd)
+            if info_w is not None:
+                os.close(info_w)
+        self.info = info_r
+        if self.watchdog and not isolated:
+            self.watchdog.root = self.proc.pid
+
+    def read_info(self, timeout: float = 1.0) -> None:
+        """bwrap's ``child-pid``: the sandbox's init, root of the process tree the watchdog walks."""
+        sel = selectors.DefaultSelector()
+        sel.register(self.info, selectors.EVENT_READ)
+        data, end = b"", time.monotonic() + timeout
+        while b"}" not in data and len(data) < 4096 and sel.select(max(0.0, end - time.monotonic())):
+            chunk = os.read(self.info, 4096)
+            if not chunk:
+                break
+            data += chunk
+        sel.close()
+        os.close(self.info)
+        self.info = None
+        try:
+            self.watchdog.root = int(json.loads(data)["child-pid"])
+        except (ValueError, KeyError, TypeError):
+            if data:
+                log.error("bwrap --info-fd gave %r", data[:200])
+
+    def stop(self) -> None:
+        """Kill the sandbox and everything in it; returns once all of it is gone."""
+        if not self.isolated and self.watchdog.root:
+            for pid in reversed(sandbox_limits.process_tree(self.watchdog.root)[1:]):
+                _kill(pid)
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+        if self.isolated and self.watchdog:
+            if self.info is not None:
+                self.read_info()
+            if self.watchdog.root:
+                _wait_gone(self.watchdog.root)
+
+    def close(self) -> None:
+        for stream in (self.proc.stdout, self.proc.stderr) if hasattr(self, "proc") else ():
+            stream.close()
+        if self.cgroup:
+            self.cgroup.close()
+        if self.info is not None:
+            os.close(self.info)
+            self.info = None
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _wait_gone(pid: int) -> None:
+    """The namespace's init exits only after every process in it; wait for that (it is not our child)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return
+    try:
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except OSError:
+        pass
+    sel = selectors.DefaultSelector()
+    sel.register(pidfd, selectors.EVENT_READ)
+    if not sel.select(5.0):
+        log.error("sandbox init %d still running 5 s after SIGKILL", pid)
+    sel.close()
+    os.close(pidfd)
+
+
+def run_batch(code: str, stdins: list[str], limits: Limits, argv=(), *, isolated: bool = True,
+              on_result=None) -> list[RunResult]:
+    """Run ``code`` once per stdin, in one sandbox: a result per test that ran, plus one saying why the rest did
+    not (if any). ``on_result(result)`` returning False stops early. Never raises on what the program does."""
+    t0 = time.monotonic()
+    try:
+        launch = _Launch(code, stdins, limits, argv, isolated)
+    except OSError as exc:
+        log.error("sandbox failed to start: %s", exc)
+        return [RunResult("sandbox_error", None, "", str(exc), time.monotonic() - t0)]
+    try:
+        results, stderr, ended = _collect(launch, len(stdins), t0, on_result)
+        launch.stop()
+        if ended is None:  # the runner is gone: its last words (or bwrap's) may still be in the pipe
+            stderr += launch.proc.stderr.read(STDERR_CAP)[: max(0, STDERR_CAP - len(stderr))]
+    finally:
+        launch.close()
+    if ended == "stopped" or len(results) == len(stdins):
+        return results
+    text = stderr.decode("utf-8", "replace")
+    if ended is None:  # the runner went away (the program killed it) or the sandbox never started
+        ended = "sandbox_error" if text.startswith("bwrap:") else "killed"
+        if ended == "sandbox_error":
+            log.error("sandbox failed: %s", text.strip()[:500])
+    results.append(RunResult(ended, launch.proc.returncode, "", text, time.monotonic() - t0))
+    return results
+
+
+def _collect(launch: _Launch, n: int, t0: float, on_result):
+    """Read result frames until every test reported, the caller stops, time is up or a whole-program limit
+    trips; returns (results, runner stderr, why it ended early: "stopped", a status, or None)."""
+    frames, stderr, results = Frames(launch.limits.output_bytes), bytearray(), []
+    deadline = t0 + n * launch.limits.wall_s + STARTUP_S
+    poll_s = 0.02 if launch.watchdog else 1.0
+    sel = selectors.DefaultSelector()
+    sel.register(launch.proc.stdout, selectors.EVENT_READ, "out")
+    sel.register(launch.proc.stderr, selectors.EVENT_READ, "err")
+    if launch.info is not None:
+        sel.register(launch.info, selectors.EVENT_READ, "info")
+    try:
+        while len(results) < n:
+            now = time.monotonic()
+            if now >= deadline:
+                return results, bytes(stderr), "timeout"
+            tripped = launch.watchdog.check() if launch.watchdog else None
+            if tripped:
+                return results, bytes(stderr), tripped
+            if frames.broken:
+                return results, bytes(stderr), "error"
+            if not any(key.data == "out" for key in sel.get_map().values()):
+                break
+            for key, _ in sel.select(min(deadline - now, poll_s)):
+                if key.data == "info":
+                    sel.unregister(key.fileobj)
+                    launch.read_info()
+                    continue
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                elif key.data == "err":
+                    stderr += chunk[: max(0, STDERR_CAP - len(stderr))]
+                else:
+                    for result in frames.feed(chunk):
+                        results.append(result)
+                        if on_result and on_result(result) is False:
+                            return results, bytes(stderr), "stopped"
+    finally:
+        sel.close()
+    return results, bytes(stderr), None
