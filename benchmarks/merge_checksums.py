@@ -6,7 +6,9 @@ method with default and non-default parameters through `run_merge_node` (on disk
 bfloat16 output) and `merge_in_memory`. Save one run, change the code, and compare:
 
     PYTHONPATH=src python benchmarks/merge_checksums.py --out /tmp/before.json
-    PYTHONPATH=src python benchmarks/merge_checksums.py --compare /tmp/before.json
+    PYTHONPATH=src python benchmarks/merge_checksums.py --compare /tmp/before.json [--chunk 40] [--dtype bfloat16]
+
+--chunk sets the streaming engine's chunk size (results must not change); --dtype the compute dtype.
 """
 
 from __future__ import annotations

@@ -97,7 +97,9 @@ def write_tables(r: dict, out_dir: Path) -> dict[str, str]:
     merge_cells = cells[cells["model"].isin(merge_models)]
     merge_wide = merge_cells.pivot(index="model", columns="benchmark", values=["strict", "strict_lo", "strict_hi"])
     merge_wide.columns = [b if m == "strict" else f"{b}:{m[len('strict_'):]}" for m, b in merge_wide.columns]
-    merge_wide.reindex(index=merge_models).to_csv(out_dir / "merge_table.csv")
+    order = [f"{b}{x}" for b in [*r["benchmarks"], AVG] for x in ("", ":lo", ":hi") if f"{b}{x}" in merge_wide]
+    present = [m for m in merge_models if m in merge_wide.index]
+    merge_wide.reindex(index=present, columns=order).to_csv(out_dir / "merge_table.csv")
     delta, marks = transfer(cells, comps, models)
     delta.to_csv(out_dir / "transfer_matrix.csv")
     comps.to_csv(out_dir / "comparisons.csv", index=False)
