@@ -15,11 +15,15 @@ try:
     for _configfile in workflow.configfiles:
         load_yaml(_configfile)
     validate_config(config, check_paths=False)
-    # Every local path must exist (relative to the working directory, where the jobs run); a hub id is noted.
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+# Local paths: a warning here, so a dry run plans without the data; `mixmerge check-config` refuses them, and
+# the job that reads a missing file stops naming it. A hub id is noted.
+try:
     for _note in check_local_paths(config):
         print(f"mixmerge: {_note}", file=sys.stderr)
 except ConfigError as err:
-    raise WorkflowError(str(err)) from None
+    print(f"mixmerge: WARNING: {err}", file=sys.stderr)
 
 GRID = grid.Grid.from_config(config)
 DOMAINS = list(GRID.domains)

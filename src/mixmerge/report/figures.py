@@ -105,6 +105,13 @@ def merge_figure(cells: pd.DataFrame, merges: list[str], refs: dict[str, dict[st
     """Merge nodes per benchmark with CIs; vertical lines: rl-mixed and the best expert (``refs``)."""
     plt = _plt()
     panels = list(dict.fromkeys(cells["benchmark"]))
+    if not panels:
+        fig, ax = plt.subplots(figsize=(6, 2))
+        ax.text(0.5, 0.5, "no merge node evaluated yet", ha="center", va="center")
+        ax.set_xlabel("avg@k (%)")
+        ax.set_ylabel("merge node")
+        _save(fig, out)
+        return
     fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) + 1, 0.3 * len(merges) + 1.8),
                              sharey=True, squeeze=False)
     for ax, bench in zip(axes[0], panels):
