@@ -149,7 +149,6 @@ def run_attempt(tmp_path, steps, finish, lease_wait, gpus="0,1"):
                             env=env)
 
 
-@pytest.mark.skip(reason="issue 13 (compute from the runs' own attempt records) is not finished: attempts are not yet recorded")
 def test_a_resumed_run_costs_the_sum_of_its_attempts(tmp_path):
     log_path = tmp_path / "checkpoints/rl-math/attempts.jsonl"
     first = run_attempt(tmp_path, steps=10_000, finish=False, lease_wait=1.5)
