@@ -19,6 +19,21 @@ REPORT_FILES = (*(f"{t}.{ext}" for t in TABLES for ext in ("csv", "md")), "merge
                 *FIGURES, "report.md", "report.html")
 
 
+def train_rows(domain: str) -> str:
+    return f"{RESULTS}/data/{domain}/train.parquet"
+
+
+def held_out_rows(domain: str) -> str:
+    return f"{RESULTS}/data/{domain}/eval.parquet"
+
+
+def bench_rows(benchmark: str) -> str:
+    return f"{RESULTS}/data/bench/{benchmark}.parquet"
+
+
+SFT_CHATS = f"{RESULTS}/data/sft/train.parquet"
+
+
 def model_dir(node: str) -> str:
     return f"{RESULTS}/models/{node}"
 

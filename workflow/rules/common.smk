@@ -117,14 +117,14 @@ def sft_path_param():
 
 
 def train_files(domains):
-    return {d: f"results/data/{d}/train.parquet" for d in domains}
+    return {d: grid.train_rows(d) for d in domains}
 
 
 def train_args(domains):
-    return " ".join(f"{d}=results/data/{d}/train.parquet" for d in domains)
+    return " ".join(f"{d}={path}" for d, path in train_files(domains).items())
 
 
-SFT_CHATS = "results/data/sft/train.parquet"
+SFT_CHATS = grid.SFT_CHATS
 
 
 def sft_inputs():
@@ -179,8 +179,8 @@ def eval_model_path(wildcards):
 def bench_file(benchmark):
     """A benchmark's rows: the tiny domain's held-out file, or the benchmark's own prepared file."""
     if config["data"]["source"] == "tiny":
-        return f"results/data/{config['benchmarks'][benchmark]['domain']}/eval.parquet"
-    return f"results/data/bench/{benchmark}.parquet"
+        return grid.held_out_rows(config["benchmarks"][benchmark]["domain"])
+    return grid.bench_rows(benchmark)
 
 
 def bench_reward(benchmark):
