@@ -28,9 +28,12 @@ def _build(key: str, build):
 
 def merge_plans(merges: dict, n_experts: int) -> dict[str, dict]:
     """Every merge node with its method's full parameters, checked for ``n_experts`` experts."""
-    from mixmerge.merging.methods import expand_merges, resolve_params
+    from mixmerge.merging.methods import merge_plan
 
-    return {name: resolve_params(spec["method"], spec["params"], n_experts) for name, spec in expand_merges(merges).items()}
+    plans: dict[str, dict] = {}
+    for name, spec in merges.items():
+        plans.update(merge_plan(name, spec, n_experts))
+    return plans
 
 
 def _without_gpu_only(config: dict, lines: list[str]) -> dict:
