@@ -113,6 +113,7 @@ ATTEMPT = textwrap.dedent("""
     from mixmerge.training.attempts import AttemptLog
     checkpoints, out, steps, finish = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "finish"
     log = AttemptLog(checkpoints, "rl-math").start("checkpoint-3" if finish else None)
+    time.sleep(0.01)  # loading the model takes time (phases are recorded to the millisecond)
     log.mark("load")
     for step in range(1, steps + 1):
         time.sleep(0.05)
