@@ -68,3 +68,15 @@ def test_tiny_cpu_grid_asks_for_no_gpus(workflow_copy):
     for stage in ("sft", "grpo", "merge", "eval"):
         assert shell_of(text, stage).startswith("--gpus 0 ")  # ... and forces no GPUs on the CPU profile
     assert not re.search(r"gpu=[1-9]", text)
+
+
+def test_merges_run_on_a_gpu_when_given_one(tmp_path, workflow_copy):
+    from conftest import complete_config
+
+    overlay = tmp_path / "merge_gpu.yaml"
+    overlay.write_text("gpus: {sft: 0, grpo: 0, merge: 1, eval: 0}\n")
+    on_gpu = dry_run_shell(workflow_copy, "--configfile", str(complete_config(overlay, tmp_path / "gpu.yaml")))
+    assert shell_of(on_gpu, "merge").startswith("--gpus 1 ")
+    assert re.search(r"-- merge .*--device cuda ", on_gpu)
+    on_cpu = dry_run_shell(workflow_copy)
+    assert re.search(r"-- merge .*--device cpu ", on_cpu) and "--device cuda" not in on_cpu

@@ -84,7 +84,8 @@ def cmd_grpo(a) -> None:
 def cmd_merge(a) -> None:
     from mixmerge.merging.run import run_merge_node
 
-    record = run_merge_node(a.method, a.params, a.base, a.experts, a.out, seed=a.seed, dtype=a.dtype)
+    record = run_merge_node(a.method, a.params, a.base, a.experts, a.out, seed=a.seed, dtype=a.dtype,
+                            device=a.device)
     print(json.dumps(record, default=str))
 
 
@@ -207,6 +208,8 @@ def _grid_commands(sub) -> None:
     s.add_argument("--experts", nargs="+", required=True)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--dtype", default="float32")
+    s.add_argument("--device", default="cpu", help="where the arithmetic runs: cpu, cuda, cuda:1 (the rule passes "
+                                                   "cuda when gpus.merge > 0)")
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_merge)
 

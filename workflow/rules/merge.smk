@@ -14,6 +14,7 @@ rule merge:
         params=lambda w: as_json(merge_point(w)["params"]),
         seed=config["merge_seed"],
         dtype=config["merge_dtype"],
+        device="cuda" if config["gpus"]["merge"] > 0 else "cpu",
     resources:
         gpu=config["gpus"]["merge"],
     conda:
@@ -24,5 +25,5 @@ rule merge:
         "benchmarks/merge/merge-{merge}.tsv"
     shell:
         "{params.run} merge --method {params.method} --params {params.params:q} --base {params.base} "
-        "--experts {input.experts} --seed {params.seed} --dtype {params.dtype} --out {output} "
+        "--experts {input.experts} --seed {params.seed} --dtype {params.dtype} --device {params.device} --out {output} "
         "> {log} 2>&1"
