@@ -27,12 +27,14 @@ def _build(key: str, build):
 
 
 def merge_plans(merges: dict, n_experts: int) -> dict[str, dict]:
-    """Every merge node with its method's full parameters, checked for ``n_experts`` experts."""
+    """Every merge node with its method's full parameters, checked for its experts: those it names, else
+    ``n_experts`` (one per domain)."""
     from mixmerge.merging.methods import merge_plan
 
     plans: dict[str, dict] = {}
     for name, spec in merges.items():
-        plans.update(merge_plan(name, spec, n_experts))
+        named = spec.get("experts") if isinstance(spec, dict) else None
+        plans.update(merge_plan(name, spec, len(named) if isinstance(named, list) else n_experts))
     return plans
 
 

@@ -128,6 +128,9 @@ def parser() -> argparse.ArgumentParser:
     _data_commands(sub)
     _training_commands(sub)
     _grid_commands(sub)
+    from mixmerge.analysis.commands import add_commands
+
+    add_commands(sub, _json)
     return p
 
 

@@ -76,6 +76,10 @@ def check_merge_experts(config: dict) -> None:
         first = next(iter(config["merges"]))
         raise ConfigError(f"config key 'merges.{first}': a merge needs at least two experts (one per domain), but "
                           f"'domains' has {len(config['domains'])}; add domains or remove the merges")
+    for name, spec in (config.get("merges") or {}).items():
+        for i, domain in enumerate(spec.get("experts") or []):
+            if domain not in config["domains"]:
+                raise ConfigError(f"config key 'merges.{name}.experts[{i}]': {domain!r} is not in 'domains'")
 
 
 def _model_refs(config: dict) -> list[tuple[str, str]]:

@@ -61,6 +61,17 @@ def eval_records(node: str, benchmark: str) -> str:
     return f"{RESULTS}/eval/{node}/{benchmark}.jsonl"
 
 
+ANALYSES = ("weight_shift", "skill_inheritance", "pairwise_merges")
+
+
+def analysis_outputs(name: str) -> dict[str, str]:
+    """``results/analysis/<name>/``: table.csv, figure.png, settings.json (weight_shift also density.csv)."""
+    files = {"table": "table.csv", "figure": "figure.png", "settings": "settings.json"}
+    if name == "weight_shift":
+        files["density"] = "density.csv"
+    return {key: f"{RESULTS}/analysis/{name}/{file}" for key, file in files.items()}
+
+
 def report_file(name: str) -> str:
     return f"{RESULTS}/report/{name}"
 
@@ -91,6 +102,9 @@ class Grid:
     merges: tuple[str, ...]          # merge node suffixes, sweeps expanded
     benchmarks: tuple[str, ...]
     seeds: tuple[int, ...] = (0,)    # training seeds; the first one's nodes have the plain ids
+    # merges of named experts (``experts: [math, code]``): (merge suffix, its domains); the others merge all
+    merge_domains: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    bench_domains: tuple[tuple[str, str], ...] = ()    # (benchmark, its domain), where known
 
     @classmethod
     def from_config(cls, config: dict) -> "Grid":
@@ -99,8 +113,12 @@ class Grid:
         seeds = tuple(int(s) for s in (config.get("seeds") or [config.get("seed", 0)]))
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"config key 'seeds': a seed is listed twice: {list(seeds)}")
-        made = cls(tuple(config["domains"]), tuple(expand_merges(config["merges"])), tuple(config["benchmarks"]),
-                   seeds)
+        merges = expand_merges(config["merges"])
+        benchmarks = config["benchmarks"]
+        bench_domains = tuple((b, spec["domain"]) for b, spec in benchmarks.items()
+                              if isinstance(spec, dict) and "domain" in spec) if isinstance(benchmarks, dict) else ()
+        made = cls(tuple(config["domains"]), tuple(merges), tuple(benchmarks), seeds,
+                   tuple((m, tuple(p["experts"])) for m, p in merges.items() if p.get("experts")), bench_domains)
         clash = [m for m in made.merges for s in seeds[1:] if m.endswith(seed_tag(s, seeds[0]))]
         if clash:
             raise ValueError(f"config key 'merges.{clash[0]}': the name ends like a seed replica's id; rename it")
@@ -135,8 +153,35 @@ class Grid:
     def nodes(self) -> list[str]:
         return ["base", "sft", *(n for s in self.seeds for n in self.replicated(s))]
 
+    def domains_of(self, node: str) -> tuple[str, ...]:
+        """The domains whose experts a merge (or opd) node combines: the ones it names, else every domain."""
+        return dict(self.merge_domains).get(self.split(node)[0][len("merge-"):], self.domains)
+
+    def experts_for(self, node: str) -> list[str]:
+        """The experts (of its own training seed) that a merge node merges."""
+        return [f"rl-{d}{self.tag(self.seed_of(node))}" for d in self.domains_of(node)]
+
+    @property
+    def compared(self) -> list[str]:
+        """The analyses' comparison set: the first seed's RL nodes and merges, and opd when the grid has it."""
+        return [n for n in self.nodes if self.seed_of(n) == self.primary_seed
+                and (n.startswith(("rl-", "merge-")) or n == "opd")]
+
+    @property
+    def pairwise_merges(self) -> list[str]:
+        """The first seed's merge nodes that name their experts (a subset of the domains)."""
+        return [f"merge-{m}" for m, _ in self.merge_domains]
+
+    def evaluated_on(self, node: str, bench: str) -> bool:
+        """A merge of named experts is evaluated on those domains' benchmarks only (the pairwise ablation asks how
+        each expert's own domain fares; the other domains would cost evaluations no table reads)."""
+        if node.startswith("merge-") and self.split(node)[0][len("merge-"):] in dict(self.merge_domains):
+            known = dict(self.bench_domains)
+            return bench not in known or known[bench] in self.domains_of(node)
+        return True
+
     def cells(self) -> list[tuple[str, str]]:
-        return [(node, bench) for node in self.nodes for bench in self.benchmarks]
+        return [(node, bench) for node in self.nodes for bench in self.benchmarks if self.evaluated_on(node, bench)]
 
     def split(self, node: str) -> tuple[str, int]:
         """``rl-math.s1`` -> (``rl-math``, 1); a shared node (base, sft) -> (node, the first seed)."""
@@ -155,10 +200,13 @@ class Grid:
         name, seed = self.split(node)
         if name in ("base", "sft"):
             return []
-        if name.startswith("merge-") or name == "opd":
+        if name.startswith("merge-"):
+            return ["sft", *self.experts_for(node)]
+        if name == "opd":
             return ["sft", *self.experts_of(seed)]
         return ["sft"]
 
     def as_dict(self) -> dict:
         return {"domains": list(self.domains), "merges": list(self.merges), "benchmarks": list(self.benchmarks),
-                "seeds": list(self.seeds)}
+                "seeds": list(self.seeds), "merge_domains": {m: list(d) for m, d in self.merge_domains},
+                "bench_domains": dict(self.bench_domains)}

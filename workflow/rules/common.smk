@@ -151,8 +151,8 @@ def merge_point(wildcards):
 
 
 def merge_experts(wildcards):
-    """The experts a merge node merges: those of its own training seed."""
-    return [model_dir(e) for e in GRID.experts_of(GRID.seed_of(f"merge-{wildcards.merge}"))]
+    """The experts a merge node merges: those of its own training seed; all of them, or the ones it names."""
+    return [model_dir(e) for e in GRID.experts_for(f"merge-{wildcards.merge}")]
 
 
 def base_is_built():
@@ -216,6 +216,20 @@ def rl_nodes():
     return [n for n in GRID.nodes if n.startswith("rl-")]
 
 
+def combined_models():
+    """The models the analyses compare with the experts: rl-mixed, the merges and opd (first-seed ids)."""
+    return [n for n in GRID.compared if n not in EXPERTS]
+
+
+def records_of(names):
+    """The per-item eval records of these nodes (names without seed tags), every seed, every benchmark."""
+    return [grid.eval_records(node, bench) for node, bench in GRID.cells() if GRID.split(node)[0] in names]
+
+
+def analysis_outputs():
+    return [path for name in grid.ANALYSES for path in grid.analysis_outputs(name).values()]
+
+
 def report_inputs():
     """Everything the report reads: per-item eval records and summaries, eval and node benchmark files, the
     trained and merged models (cards with the runs' own compute records, train logs, merge records) and the
@@ -228,6 +242,7 @@ def report_inputs():
         "node_benchmarks": [grid.benchmark_file(node) for node in trained],
         "models": [model_dir(node) for node in trained],
         "tensorboard": [grid.tensorboard_dir(node) for node in rl_nodes()],
+        "analyses": analysis_outputs(),
     }
 
 

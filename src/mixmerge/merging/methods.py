@@ -47,11 +47,23 @@ def _axes(method: str, params, where: str) -> list[tuple[str, list[float], bool]
     return axes
 
 
+def _experts(value, where: str) -> list[str] | None:
+    """A merge's own experts, as domain names (None: every domain's expert)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) < 2 or not all(isinstance(d, str) for d in value):
+        raise ValueError(f"{where}: expected a list of at least two domain names")
+    if len(set(value)) != len(value):
+        raise ValueError(f"{where}: a domain is listed twice: {value}")
+    return list(value)
+
+
 def merge_plan(name: str, spec, n_experts: int | None = None) -> dict[str, dict]:
     """One `merges:` entry, checked completely without loading anything, as its grid points:
     {node_suffix: {"method", "params" (complete), "family", "engine", "description"}}.
 
-    `spec` is {"method": <name>, "params": {param: value or list}}; a list with more than one value is a
+    `spec` is {"method": <name>, "params": {param: value or list}, "experts": [domain, ...] (optional: the
+    domains whose experts it merges, default all)}; a list with more than one value is a
     sweep axis (cartesian product) and each point's suffix is the name followed by "-<param><value>" per
     swept parameter (e.g. "ta-lambda0.5"). Errors are ValueErrors naming the key, e.g.
     "merges.ties.params.densty: unknown parameter ...". With `n_experts`, each point's params are also
@@ -61,10 +73,11 @@ def merge_plan(name: str, spec, n_experts: int | None = None) -> dict[str, dict]
         raise ValueError(f"{where}: a merge name must match {_NAME.pattern}")
     if not isinstance(spec, dict) or "method" not in spec:
         raise ValueError(f"{where}: expected a mapping with a 'method' key")
-    extra = set(spec) - {"method", "params"}
+    extra = set(spec) - {"method", "params", "experts"}
     if extra:
         raise ValueError(f"{where}: unknown keys {sorted(extra)}")
     method = get_method(spec["method"], f"{where}.method")
+    experts = _experts(spec.get("experts"), f"{where}.experts")
     axes = _axes(method.name, spec.get("params") or {}, f"{where}.params")
     plan: dict[str, dict] = {}
     for combo in itertools.product(*(values for _, values, _ in axes)):
@@ -78,16 +91,18 @@ def merge_plan(name: str, spec, n_experts: int | None = None) -> dict[str, dict]
         engine = method.record()["engine"]
         plan[suffix] = {"method": method.name, "params": point, "family": method.family, "engine": engine,
                         "description": method.description}
+        if experts is not None:
+            plan[suffix]["experts"] = experts
     return plan
 
 
 def expand_merges(merges_cfg: dict) -> dict[str, dict]:
-    """Config block -> {node_suffix: {"method": str, "params": {...}}}, one entry per grid point
-    (see merge_plan; params come back complete, defaults filled in)."""
+    """Config block -> {node_suffix: {"method": str, "params": {...}}}, plus "experts": [domain, ...] for a merge
+    of named experts, one entry per grid point (see merge_plan; params come back complete, defaults filled in)."""
     out: dict[str, dict] = {}
     for name, entry in (merges_cfg or {}).items():
         for suffix, point in merge_plan(name, entry).items():
             if suffix in out:
                 raise ValueError(f"merges.{name}: grid point {suffix!r} defined twice")
-            out[suffix] = {"method": point["method"], "params": point["params"]}
+            out[suffix] = {key: point[key] for key in ("method", "params", "experts") if key in point}
     return out

@@ -1,0 +1,53 @@
+"""The analyses' CLI sub-commands (``mixmerge weight-shift``, ``skill-inheritance``, ``pairwise-merges``),
+registered on the ``mixmerge`` parser by ``add_commands``."""
+from __future__ import annotations
+
+import json
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    """``key=value`` arguments -> {key: value}, in order."""
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not value:
+            raise SystemExit(f"expected KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
+def cmd_weight_shift(a) -> None:
+    from mixmerge.analysis.weight_shift_run import run_weight_shift
+
+    record = run_weight_shift(a.sft, _pairs(a.node), a.settings, _pairs(a.out), a.threads)
+    print(json.dumps({k: record[k] for k in ("n_params", "seconds")}))
+
+
+def cmd_skill_inheritance(a) -> None:
+    from mixmerge.analysis.skill_inheritance import run_skill_inheritance
+
+    print(run_skill_inheritance(a.spec, a.settings, _pairs(a.out), a.root).to_string())
+
+
+def cmd_pairwise_merges(a) -> None:
+    from mixmerge.analysis.pairwise_merges import run_pairwise_merges
+
+    print(run_pairwise_merges(a.spec, a.settings, _pairs(a.out), a.root).to_string())
+
+
+def add_commands(sub, as_json) -> None:
+    s = sub.add_parser("weight-shift", help="changed-weight masks, overlap and shift direction vs SFT (study 6.1)")
+    s.add_argument("--sft", required=True, help="the SFT checkpoint directory (the anchor)")
+    s.add_argument("--node", nargs="+", required=True, metavar="NODE=DIR", help="the nodes compared, in order")
+    s.add_argument("--settings", type=as_json, required=True, help="config analysis.weight_shift")
+    s.add_argument("--out", nargs="+", required=True, metavar="KIND=PATH", help="table, density, figure, settings")
+    s.add_argument("--threads", type=int, default=1)
+    s.set_defaults(fn=cmd_weight_shift)
+    for name, fn, text in (("skill-inheritance", cmd_skill_inheritance, "per-item gain consistency (study 6.4)"),
+                           ("pairwise-merges", cmd_pairwise_merges, "pairwise merges vs single expert (6.3)")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("--spec", type=as_json, required=True, help="the grid slice (as for mixmerge report)")
+        s.add_argument("--settings", type=as_json, required=True, help=f"config analysis.{name.replace('-', '_')}")
+        s.add_argument("--out", nargs="+", required=True, metavar="KIND=PATH", help="table, figure, settings")
+        s.add_argument("--root", default=".", help="the directory holding results/")
+        s.set_defaults(fn=fn)

@@ -1,0 +1,65 @@
+# The study's mechanism analyses (§6): results/analysis/<name>/ = table.csv, figure.png, settings.json.
+# Each reads what earlier rules wrote (model weights, per-item eval records); `snakemake <one output>` reruns one.
+rule weight_shift:
+    input:
+        sft=node_model_input("sft"),
+        nodes=[model_dir(n) for n in GRID.compared],
+    output:
+        **grid.analysis_outputs("weight_shift"),
+    params:
+        run=MIXMERGE,
+        sft=sft_model,
+        sft_path=sft_path_param(),
+        nodes=" ".join(f"{n}={model_dir(n)}" for n in GRID.compared),
+        settings=as_json(config["analysis"]["weight_shift"]),
+    threads: config["threads"]
+    conda:
+        "../envs/report.yaml"
+    log:
+        "logs/analysis/weight_shift.log",
+    benchmark:
+        "benchmarks/analysis/weight_shift.tsv"
+    shell:
+        "{params.run} weight-shift --sft {params.sft} --node {params.nodes} --settings {params.settings:q} "
+        "--threads {threads} --out table={output.table} density={output.density} figure={output.figure} "
+        "settings={output.settings} > {log} 2>&1"
+
+
+rule skill_inheritance:
+    input:
+        records_of(["sft", *EXPERTS, *combined_models()]),
+    output:
+        **grid.analysis_outputs("skill_inheritance"),
+    params:
+        run=MIXMERGE,
+        spec=as_json(report_spec()),
+        settings=as_json(config["analysis"]["skill_inheritance"]),
+    conda:
+        "../envs/report.yaml"
+    log:
+        "logs/analysis/skill_inheritance.log",
+    benchmark:
+        "benchmarks/analysis/skill_inheritance.tsv"
+    shell:
+        "{params.run} skill-inheritance --spec {params.spec:q} --settings {params.settings:q} "
+        "--out table={output.table} figure={output.figure} settings={output.settings} > {log} 2>&1"
+
+
+rule pairwise_merges:
+    input:
+        records_of([*EXPERTS, *GRID.pairwise_merges]),
+    output:
+        **grid.analysis_outputs("pairwise_merges"),
+    params:
+        run=MIXMERGE,
+        spec=as_json(report_spec()),
+        settings=as_json(config["analysis"]["pairwise_merges"]),
+    conda:
+        "../envs/report.yaml"
+    log:
+        "logs/analysis/pairwise_merges.log",
+    benchmark:
+        "benchmarks/analysis/pairwise_merges.tsv"
+    shell:
+        "{params.run} pairwise-merges --spec {params.spec:q} --settings {params.settings:q} "
+        "--out table={output.table} figure={output.figure} settings={output.settings} > {log} 2>&1"
