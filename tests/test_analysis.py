@@ -190,3 +190,31 @@ def test_pairwise_merge_nodes_in_the_grid():
     assert ("merge-mc", "s") not in solo.cells() and ("merge-mc", "m") in solo.cells()
     assert solo.parents("merge-mc") == ["sft", "rl-math", "rl-code"]
     assert solo.compared == ["rl-math", "rl-code", "rl-science", "rl-mixed", "merge-mc"]
+
+
+def test_analyses_appear_in_the_report(tmp_path):
+    import fake_grid
+    from mixmerge import grid as paths
+    from mixmerge.analysis.pairwise_merges import run_pairwise_merges
+    from mixmerge.analysis.skill_inheritance import run_skill_inheritance
+    from mixmerge.report.tables import build_report
+
+    spec = {**fake_grid.SPEC, "merges": {**fake_grid.SPEC["merges"],
+                                         "pair": {"method": "ties_study", "experts": ["math", "code"]}}}
+    fake_grid.make(tmp_path, spec)
+    settings = {"metric": "strict", "seed": 0}
+    outs = {name: {k: str(tmp_path / v) for k, v in paths.analysis_outputs(name).items()}
+            for name in ("skill_inheritance", "pairwise_merges")}
+    inherit = run_skill_inheritance(spec, settings, outs["skill_inheritance"], str(tmp_path))
+    assert set(inherit["model"]) == {"rl-mixed", "merge-ties", "merge-average", "merge-pair"}
+    assert inherit["lo"].le(inherit["consistency"]).all() and inherit["consistency"].le(inherit["hi"]).all()
+    pairs = run_pairwise_merges(spec, settings, outs["pairwise_merges"], str(tmp_path))
+    assert list(pairs["expert"]) == ["rl-math", "rl-code"] and pairs["n"].gt(0).all()
+    build_report(spec, str(tmp_path / "report"), root=str(tmp_path))
+    page = (tmp_path / "report/report.html").read_text()
+    assert "Skill inheritance (study §6.4" in page and "Pairwise merges (study §6.3" in page
+    assert page.count('src="data:image/png;base64,') == len(paths.FIGURES) + 2
+    assert "weight_shift: not computed" in page
+    markdown = (tmp_path / "report/report.md").read_text()
+    linked = [m for m in markdown.split("](")[1:] if "skill_inheritance/figure.png" in m.split(")")[0]]
+    assert linked and (tmp_path / "report" / linked[0].split(")")[0]).is_file()   # relative to the report

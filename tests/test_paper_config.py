@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from mixmerge.config import ConfigError, validate
+from mixmerge.grid import Grid
 from mixmerge.merging.methods import expand_merges
 from workflow_copy import run_snakemake, snakemake_env
 
@@ -114,29 +115,35 @@ def test_paper_dag_renders_every_cell_fast(workflow_copy):
     text, seconds = dry_run(workflow_copy, "--configfile", "config/paper.yaml")
     assert seconds < 10, f"dry run took {seconds:.1f} s"
     merges = [f"merge-{m}" for m in expand_merges(PAPER["merges"])]
-    nodes = ["base", "sft", "rl-math", "rl-code", "rl-science", "rl-instruct", "rl-mixed", *merges]
-    for node in nodes:
-        for bench in STUDY_BENCHMARKS:
-            assert f"results/eval/{node}/{bench}.json" in text
+    cells = Grid.from_config(PAPER).cells()   # a merge of named experts: on their domains' benchmarks only
+    assert {b for _, b in cells} == set(STUDY_BENCHMARKS)
+    for node, bench in cells:
+        assert f"results/eval/{node}/{bench}.json" in text
     for node in ["rl-math", "rl-code", "rl-science", "rl-instruct", "rl-mixed", *merges]:
         assert f"results/models/{node}" in text
     for bench in STUDY_BENCHMARKS:
         assert f"results/data/bench/{bench}.parquet" in text
     counts = job_counts(text)
-    assert counts == {"rl_blend": 1, "bench_prep": 9, "grpo": 5, "merge": len(merges),
-                      "evaluate": len(nodes) * len(STUDY_BENCHMARKS), "report": 1, "all": 1,
-                      "total": 17 + len(merges) + len(nodes) * len(STUDY_BENCHMARKS)}
+    analyses = {"weight_shift": 1, "skill_inheritance": 1, "pairwise_merges": 1}
+    assert counts == {"rl_blend": 1, "bench_prep": 9, "grpo": 5, "merge": len(merges), "evaluate": len(cells),
+                      **analyses, "report": 1, "all": 1, "total": 17 + 3 + len(merges) + len(cells)}
     resources = re.findall(r"rule (\w+):.*?resources: ([^\n]*)", text, re.DOTALL)
     gpus = {rule: res for rule, res in resources}
     assert "gpu=8" in gpus["grpo"] and "gpu=1" in gpus["evaluate"] and "gpu=0" in gpus["merge"]
+    for name in analyses:
+        assert f"results/analysis/{name}/table.csv" in text and f"results/analysis/{name}/figure.png" in text
 
 
 def test_tiny_dag_has_every_node_and_cell(workflow_copy):
     tiny = yaml.safe_load((workflow_copy / "config/config.yaml").read_text())
-    nodes = 2 + len(tiny["domains"]) + 1 + len(tiny["merges"])
+    cells = Grid.from_config(tiny).cells()
+    assert len({n for n, _ in cells}) == 2 + len(tiny["domains"]) + 1 + len(tiny["merges"])
     text, _ = dry_run(workflow_copy)
-    # base, 4 data preps, sft, 5 GRPO runs, merges, every node x benchmark, report, all
-    assert job_counts(text)["total"] == 1 + 4 + 1 + 5 + len(tiny["merges"]) + nodes * len(tiny["benchmarks"]) + 2
+    # base, 4 data preps, sft, 5 GRPO runs, merges, every cell, 3 analyses, report, all
+    counts = job_counts(text)
+    assert counts["total"] == 1 + 4 + 1 + 5 + len(tiny["merges"]) + len(cells) + 3 + 2
+    assert counts["weight_shift"] == counts["skill_inheritance"] == counts["pairwise_merges"] == 1
+    assert any(n.startswith("merge-") and len(Grid.from_config(tiny).domains_of(n)) == 2 for n, _ in cells)
 
 
 def test_real_data_rules_run_on_fixtures(tmp_path, workflow_copy):

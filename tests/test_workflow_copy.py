@@ -5,6 +5,7 @@ from pathlib import Path
 
 import yaml
 
+from mixmerge.grid import Grid
 from mixmerge.merging.methods import expand_merges
 from workflow_copy import RUN_DIRS, copy_workflow, run_dirs_snapshot, run_snakemake, snapshot_changes
 
@@ -44,9 +45,11 @@ def test_copy_of_a_finished_checkout_plans_the_full_grid(tmp_path):
     config = yaml.safe_load((checkout / "config/config.yaml").read_text())
     domains, benchmarks = config["domains"], config["benchmarks"]
     merges = len(expand_merges(config["merges"]))
-    nodes = 2 + len(domains) + 1 + merges  # base, sft, experts, rl-mixed, merges
+    cells = Grid.from_config(config).cells()   # a merge of named experts is evaluated on their domains only
+    assert len(cells) <= (2 + len(domains) + 1 + merges) * len(benchmarks)
     full = {"base_model": 1, "data_prep": len(domains), "sft": 1, "grpo": len(domains) + 1, "merge": merges,
-            "evaluate": nodes * len(benchmarks), "report": 1, "all": 1}
+            "evaluate": len(cells), "weight_shift": 1, "skill_inheritance": 1, "pairwise_merges": 1, "report": 1,
+            "all": 1}
     full["total"] = sum(full.values())
 
     in_checkout = planned(checkout)  # what a test planning in the checkout itself would see

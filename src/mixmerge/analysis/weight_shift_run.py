@@ -35,10 +35,20 @@ def shared_tensors(sft: CheckpointReader, readers: dict[str, CheckpointReader]) 
     return kept, skipped
 
 
+def local_checkpoint(ref: str) -> str:
+    """A checkpoint directory as given, or a hub id's weights and config fetched to the HF cache (``sft.path``
+    may name the study's released SFT model)."""
+    if Path(ref).is_dir():
+        return ref
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(ref, allow_patterns=["*.safetensors", "*.json"])
+
+
 def stream(sft_dir: str, node_dirs: dict[str, str], settings: dict) -> tuple[ShiftStats, list[str]]:
     """Every shared tensor, ``chunk_elements`` flat entries at a time, of SFT and every node."""
     readers = {node: CheckpointReader(path) for node, path in node_dirs.items()}
-    sft = CheckpointReader(sft_dir)
+    sft = CheckpointReader(local_checkpoint(sft_dir))
     try:
         names, skipped = shared_tensors(sft, readers)
         acc = ShiftStats(len(readers), settings["projection_dim"], list(settings["projection_seeds"]))

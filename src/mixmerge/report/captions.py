@@ -29,6 +29,33 @@ COMPUTE = ("Compute per node: wall seconds measured by the training process summ
            "the run recorded (source: run record); merges and evaluations, and runs without a record, use their "
            "Snakemake benchmark file (the last attempt) and the configured GPUs. GPU-hours = wall time x GPUs")
 
+WEIGHT_SHIFT = ("Weight-shift footprint (study §6.1, Table 5) per node pair, relative to SFT over all n weights: a "
+                "weight changed when |w - w_SFT| > eta·max(|w|, |w_SFT|) (eta in settings.json); density = share "
+                "changed; Jaccard of the changed sets (exact count, no sampling) beside the random reference for "
+                "independent masks of the same densities, pq/(p+q-pq), and one seeded draw of such masks; cosine of "
+                "the shifts w - w_SFT, exact and after a seeded orthonormal random projection (mean ±sd over the "
+                "projection seeds), over all weights and over the pair's jointly changed weights. The first "
+                "training seed's nodes")
+DENSITY = "Update density (% of weights changed vs SFT) per node and tensor family; n = weights in the family"
+INHERITANCE = ("Skill inheritance (study §6.4, Figure 5): per benchmark, per-item gains over SFT g(i) = max(a(i) - "
+               "a_SFT(i), 0), a = the item's mean strict score over its k samples (and training seeds); consistency "
+               f"= cosine(g_union, g_model), g_union = the experts' item-wise maximum; {int(100 * stats.LEVEL)}% "
+               f"percentile bootstrap CI over items ({stats.N_BOOT} resamples, an item's two gains resampled "
+               "together); n = items every model has; mean gain in points")
+PAIRWISE = ("Pairwise merges (study §6.3, Table 6): a merge of named experts against each of its domains' single "
+            "expert on that domain's benchmarks (where it is evaluated), strict avg@k in %; Δ = merged minus "
+            "expert on the same n items with a 95% paired bootstrap CI; p from the paired sign-flip test, Holm "
+            "over the table")
+ANALYSIS_FIGURES = {
+    "weight_shift": "Left: Jaccard of the changed-weight masks for every node pair (fraction); middle: cosine of "
+                    "the weight shifts after the random projection (mean over projection seeds); right: share of "
+                    "weights changed vs SFT per tensor family (%).",
+    "skill_inheritance": "Consistency cosine(g_union, g_model) per benchmark for rl-mixed, each merge and opd; "
+                         "whiskers: 95% bootstrap CI over items.",
+    "pairwise_merges": "Merged minus single expert (avg@k points) on each benchmark of the expert's domain; "
+                       "whiskers: 95% paired bootstrap CI over items.",
+}
+
 
 def intro(r: dict) -> str:
     the_grid = r["grid"]
@@ -41,8 +68,8 @@ def intro(r: dict) -> str:
 
 
 def sections(r: dict, cost_axis: str, families: dict[str, str]) -> list:
-    """[(section title, [(kind, payload, caption)])]: kind "figure" (payload: a PNG in the report directory),
-    "table" (a DataFrame shown with its index) or "rows" (without)."""
+    """[(section title, [(kind, payload, caption)])]: kind "figure" (payload: a PNG in the report directory, or
+    a path), "table" (a DataFrame shown with its index), "rows" (without) or "text" (a sentence)."""
     cells, models = r["cells"], r["models"]
     merges = [m for m in models if m.startswith("merge-") or m in ("rl-mixed", "opd")]
     axis = ("total GPU-hours" if cost_axis == "gpu_hours" else
@@ -78,5 +105,6 @@ def sections(r: dict, cost_axis: str, families: dict[str, str]) -> list:
              "TensorBoard event files (TRL report_to: tensorboard), or from TRL's log history in the model when a "
              "run has none (column 'source' of curves.csv)."),
             ("table", r["seeds"].round(4).set_index("model"), SEEDS)]),
+        ("Mechanism analyses", r.get("analyses", [])),
     ]
 

@@ -4,6 +4,7 @@ self-contained report.html (``mixmerge.grid.REPORT_FILES``)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,7 @@ import pandas as pd
 from mixmerge import grid
 from mixmerge.grid import Grid
 from mixmerge.report import captions, figures
+from mixmerge.report.analyses import analysis_items
 from mixmerge.report.compare import AVG, FAMILIES, cell_table, comparisons, pass_table, seed_table
 from mixmerge.report.compute import compute_markdown, compute_table, cost_table, mix_vs_experts
 from mixmerge.report.curves import reward_curves
@@ -83,7 +85,7 @@ def build_report(config: dict, out: str, root: str = ".") -> None:
                "compute": compute, "cost": cost_table(compute, the_grid, cells),
                "ratio": mix_vs_experts(compute, the_grid.experts), "curves": reward_curves(the_grid, root),
                "merge_records": merge_records(Path(root, grid.RESULTS, "models"), the_grid.merge_nodes),
-               "sampling": sampling(the_grid, root)}
+               "sampling": sampling(the_grid, root), "analyses": analysis_items(root)}
     markdown = write_tables(results, out_dir)
     cost_axis = write_figures(results, out_dir)
     write_pages(results, markdown, cost_axis, out_dir)
@@ -155,7 +157,9 @@ def write_pages(r: dict, md: dict[str, str], cost_axis: str, out_dir: Path) -> N
         ["# mixmerge report", "", intro, "", md["main_table"], "![avg@k per model and benchmark](main_table.png)",
          "", md["comparisons"], md["pass_at_k"], md["merge_table"], md["transfer_matrix"],
          to_markdown(r["merge_records"].set_index("node"), captions.MERGE_RECORDS), md["seeds"],
-         md["compute_table"], md["cost"]]))
+         md["compute_table"], md["cost"], "## Mechanism analyses", "",
+         *(to_markdown(payload, caption) if kind == "table" else f"![{caption}]({os.path.relpath(payload, out_dir)})" if kind == "figure"
+           else payload for kind, payload, caption in r["analyses"])]))
     page = Page("mixmerge report: mix or merge?")
     page.paragraph(intro)
     for section, items in captions.sections(r, cost_axis, FAMILIES):
@@ -163,6 +167,8 @@ def write_pages(r: dict, md: dict[str, str], cost_axis: str, out_dir: Path) -> N
         for kind, payload, caption in items:
             if kind == "figure":
                 page.figure(out_dir / payload, caption)
+            elif kind == "text":
+                page.paragraph(payload)
             else:
                 page.table(payload, caption, index=kind == "table")
     page.write(out_dir / "report.html")
