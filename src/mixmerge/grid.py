@@ -61,14 +61,17 @@ def eval_records(node: str, benchmark: str) -> str:
     return f"{RESULTS}/eval/{node}/{benchmark}.jsonl"
 
 
-ANALYSES = ("weight_shift", "skill_inheritance", "pairwise_merges")
+ANALYSES = ("weight_shift", "kl_neighbourhood", "skill_inheritance", "pairwise_merges")
 
 
 def analysis_outputs(name: str) -> dict[str, str]:
-    """``results/analysis/<name>/``: table.csv, figure.png, settings.json (weight_shift also density.csv)."""
+    """``results/analysis/<name>/``: table.csv, figure.png, settings.json (weight_shift also density.csv,
+    kl_neighbourhood also correlation.csv)."""
     files = {"table": "table.csv", "figure": "figure.png", "settings": "settings.json"}
     if name == "weight_shift":
         files["density"] = "density.csv"
+    if name == "kl_neighbourhood":
+        files["correlation"] = "correlation.csv"
     return {key: f"{RESULTS}/analysis/{name}/{file}" for key, file in files.items()}
 
 

@@ -63,3 +63,32 @@ rule pairwise_merges:
     shell:
         "{params.run} pairwise-merges --spec {params.spec:q} --settings {params.settings:q} "
         "--out table={output.table} figure={output.figure} settings={output.settings} > {log} 2>&1"
+
+
+# Scores the experts' own eval samples under each expert and rl-mixed (forward passes on the eval GPUs).
+rule kl_neighbourhood:
+    input:
+        records=records_of(["rl-mixed", *EXPERTS]),
+        models=[model_dir(n) for n in [*EXPERTS, "rl-mixed"]],
+        rows=[bench_file(b) for b in BENCHMARKS],
+    output:
+        **grid.analysis_outputs("kl_neighbourhood"),
+    params:
+        run=RUN_EVAL,
+        spec=as_json(report_spec()),
+        settings=as_json(config["analysis"]["kl_neighbourhood"]),
+        models=" ".join(f"{n}={model_dir(n)}" for n in [*EXPERTS, "rl-mixed"]),
+        rows=" ".join(f"{b}={bench_file(b)}" for b in BENCHMARKS),
+    threads: config["threads"]
+    resources:
+        gpu=config["gpus"]["eval"],
+    conda:
+        "../envs/eval.yaml"
+    log:
+        "logs/analysis/kl_neighbourhood.log",
+    benchmark:
+        "benchmarks/analysis/kl_neighbourhood.tsv"
+    shell:
+        "{params.run} kl-neighbourhood --spec {params.spec:q} --settings {params.settings:q} "
+        "--model {params.models} --bench {params.rows} --threads {threads} --out table={output.table} "
+        "correlation={output.correlation} figure={output.figure} settings={output.settings} > {log} 2>&1"

@@ -1,5 +1,5 @@
-"""The analyses' CLI sub-commands (``mixmerge weight-shift``, ``skill-inheritance``, ``pairwise-merges``),
-registered on the ``mixmerge`` parser by ``add_commands``."""
+"""The analyses' CLI sub-commands (``mixmerge weight-shift``, ``kl-neighbourhood``, ``skill-inheritance``,
+``pairwise-merges``), registered on the ``mixmerge`` parser by ``add_commands``."""
 from __future__ import annotations
 
 import json
@@ -23,6 +23,14 @@ def cmd_weight_shift(a) -> None:
     print(json.dumps({k: record[k] for k in ("n_params", "seconds")}))
 
 
+def cmd_kl_neighbourhood(a) -> None:
+    from mixmerge.analysis.kl_run import run_kl_neighbourhood
+
+    table = run_kl_neighbourhood(a.spec, a.settings, _pairs(a.model), _pairs(a.bench), _pairs(a.out), a.root,
+                                 a.threads)
+    print(table.to_string())
+
+
 def cmd_skill_inheritance(a) -> None:
     from mixmerge.analysis.skill_inheritance import run_skill_inheritance
 
@@ -43,6 +51,15 @@ def add_commands(sub, as_json) -> None:
     s.add_argument("--out", nargs="+", required=True, metavar="KIND=PATH", help="table, density, figure, settings")
     s.add_argument("--threads", type=int, default=1)
     s.set_defaults(fn=cmd_weight_shift)
+    s = sub.add_parser("kl-neighbourhood", help="KL(expert || rl-mixed) on the experts' eval samples (study 6.2)")
+    s.add_argument("--spec", type=as_json, required=True, help="the grid slice (as for mixmerge report)")
+    s.add_argument("--settings", type=as_json, required=True, help="config analysis.kl_neighbourhood")
+    s.add_argument("--model", nargs="+", required=True, metavar="NODE=DIR", help="every expert and rl-mixed")
+    s.add_argument("--bench", nargs="+", required=True, metavar="BENCHMARK=ROWS", help="each benchmark's rows")
+    s.add_argument("--out", nargs="+", required=True, metavar="KIND=PATH", help="table, correlation, figure, settings")
+    s.add_argument("--root", default=".", help="the directory holding results/")
+    s.add_argument("--threads", type=int, default=1)
+    s.set_defaults(fn=cmd_kl_neighbourhood)
     for name, fn, text in (("skill-inheritance", cmd_skill_inheritance, "per-item gain consistency (study 6.4)"),
                            ("pairwise-merges", cmd_pairwise_merges, "pairwise merges vs single expert (6.3)")):
         s = sub.add_parser(name, help=text)

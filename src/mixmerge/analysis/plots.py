@@ -105,3 +105,32 @@ def pairwise_figure(table: pd.DataFrame, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def kl_figure(table: pd.DataFrame, level: str, path: str) -> None:
+    """KL(expert ‖ rl-mixed) per expert (rows) and benchmark (columns), annotated with ΔPerf = rl-mixed minus
+    that expert in points; a box marks a neighbour (KL below the benchmark's epsilon)."""
+    experts, benches = list(dict.fromkeys(table["expert"])), list(dict.fromkeys(table["benchmark"]))
+    cells = table.set_index(["expert", "benchmark"])
+    matrix = np.array([[cells.loc[(e, b), f"kl_{level}"] for b in benches] for e in experts], dtype=float)
+    fig, ax = plt.subplots(figsize=(2.5 + 1.1 * len(benches), 1.8 + 0.7 * len(experts)))
+    image = ax.imshow(matrix, cmap="magma_r")
+    for i, e in enumerate(experts):
+        for j, b in enumerate(benches):
+            row = cells.loc[(e, b)]
+            delta = row.get("delta_perf", np.nan)
+            ax.text(j, i, f"{matrix[i, j]:.3g}\nΔ {100 * delta:+.1f}", ha="center", va="center", fontsize=7,
+                    color="tab:blue")
+            if bool(row["neighbour"]):
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="lime", linewidth=2))
+    ax.set_xticks(range(len(benches)), benches, rotation=30, fontsize=8)
+    ax.set_yticks(range(len(experts)), experts, fontsize=8)
+    ax.set_xlabel("benchmark (prompts the expert's samples answer)")
+    ax.set_ylabel("expert E_B")
+    unit = "nats per sequence" if level == "sequence" else "nats per token"
+    plt.colorbar(image, ax=ax, fraction=0.046, label=f"KL(E_B ‖ rl-mixed) ({unit})")
+    ax.set_title("KL to rl-mixed on each benchmark; Δ = rl-mixed − E_B (avg@k points); box = neighbour",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

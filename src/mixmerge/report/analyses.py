@@ -43,6 +43,30 @@ def density_display(density: pd.DataFrame) -> pd.DataFrame:
     return wide.map(pct)
 
 
+def kl_display(table: pd.DataFrame) -> pd.DataFrame:
+    delta = table.get("delta_perf", pd.Series(float("nan"), index=table.index))
+    lo = table.get("delta_perf_lo", delta)
+    hi = table.get("delta_perf_hi", delta)
+    return pd.DataFrame({
+        "expert": table["expert"], "benchmark (domain)": table["benchmark"] + " (" + table["domain"] + ")",
+        "n items / samples": [f"{i} / {s}" for i, s in zip(table["n_items"], table["n_samples"])],
+        "KL per sequence [95% CI] (nats)": [f"{_num(x)} [{_num(a)}, {_num(b)}]" for x, a, b in zip(
+            table["kl_sequence"], table["kl_sequence_lo"], table["kl_sequence_hi"])],
+        "KL per token [95% CI] (nats)": [f"{_num(x, 4)} [{_num(a, 4)}, {_num(b, 4)}]" for x, a, b in zip(
+            table["kl_token"], table["kl_token_lo"], table["kl_token_hi"])],
+        "ε": table["epsilon"].map(_num), "neighbour": table["neighbour"].map({True: "yes", False: "no"}),
+        "ΔPerf rl-mixed − expert [95% CI] (pts)": [f"{pct(d, True)} [{pct(a, True)}, {pct(b, True)}]"
+                                                    for d, a, b in zip(delta, lo, hi)],
+    }).set_index("expert")
+
+
+def correlation_display(table: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "KL": table["kl"], "n cells": table["n"], "Pearson r [95% CI]": [f"{_num(r)} [{_num(a)}, {_num(b)}]" for r, a, b
+                                                                         in zip(table["r"], table["lo"], table["hi"])],
+        "p": table["p"].map(pvalue)}).set_index("KL")
+
+
 def inheritance_display(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "benchmark": table["benchmark"], "model": table["model"], "n items": table["n"],
@@ -70,6 +94,7 @@ def analysis_items(root: str | Path) -> list[tuple[str, object, str]]:
     (a DataFrame) or "text" (a sentence)."""
     items: list[tuple[str, object, str]] = []
     shown = {"weight_shift": [("table", weight_shift_display, captions.WEIGHT_SHIFT)],
+             "kl_neighbourhood": [("table", kl_display, captions.KL)],
              "skill_inheritance": [("table", inheritance_display, captions.INHERITANCE)],
              "pairwise_merges": [("table", pairwise_display, captions.PAIRWISE)]}
     for name in grid.ANALYSES:
@@ -82,4 +107,6 @@ def analysis_items(root: str | Path) -> list[tuple[str, object, str]]:
             items.append((kind, display(pd.read_csv(files["table"])), caption))
         if name == "weight_shift":
             items.append(("table", density_display(pd.read_csv(files["density"])), captions.DENSITY))
+        if name == "kl_neighbourhood":
+            items.append(("table", correlation_display(pd.read_csv(files["correlation"])), captions.KL_CORRELATION))
     return items

@@ -37,6 +37,15 @@ WEIGHT_SHIFT = ("Weight-shift footprint (study §6.1, Table 5) per node pair, re
                 "projection seeds), over all weights and over the pair's jointly changed weights. The first "
                 "training seed's nodes")
 DENSITY = "Update density (% of weights changed vs SFT) per node and tensor family; n = weights in the family"
+KL = ("KL cross-matrix (study §6.2, Figure 4): Monte-Carlo KL(E_B ‖ rl-mixed) = the mean over E_B's own eval "
+      "samples on the benchmark of log π_EB(y|x) − log π_mixed(y|x), re-scored by both models (teacher forcing; "
+      "samples drawn at the benchmark's temperature and top-p, so with top-p < 1 or temperature ≠ 1 the estimate "
+      "is of the truncated sampler's KL), per sequence and per token, with " + f"{int(100 * stats.LEVEL)}% "
+      "percentile bootstrap CIs over items; ε from KL(E_A ‖ rl-mixed) on the benchmark's own domain A by the "
+      "configured rule (settings.json); neighbour = KL < ε; ΔPerf = rl-mixed minus E_B on the same items (strict "
+      "avg@k, paired bootstrap CI)")
+KL_CORRELATION = ("Pearson's r between KL(E_B ‖ rl-mixed) and ΔPerf over the matrix's cells, with the Fisher-z 95% "
+                  "CI and two-sided p (the study reports no significant correlation)")
 INHERITANCE = ("Skill inheritance (study §6.4, Figure 5): per benchmark, per-item gains over SFT g(i) = max(a(i) - "
                "a_SFT(i), 0), a = the item's mean strict score over its k samples (and training seeds); consistency "
                f"= cosine(g_union, g_model), g_union = the experts' item-wise maximum; {int(100 * stats.LEVEL)}% "
@@ -50,6 +59,9 @@ ANALYSIS_FIGURES = {
     "weight_shift": "Left: Jaccard of the changed-weight masks for every node pair (fraction); middle: cosine of "
                     "the weight shifts after the random projection (mean over projection seeds); right: share of "
                     "weights changed vs SFT per tensor family (%).",
+    "kl_neighbourhood": "KL(E_B ‖ rl-mixed) per expert (rows) and benchmark (columns), annotated with ΔPerf = "
+                        "rl-mixed minus that expert (points); a green box marks a neighbour (KL below the "
+                        "benchmark's ε).",
     "skill_inheritance": "Consistency cosine(g_union, g_model) per benchmark for rl-mixed, each merge and opd; "
                          "whiskers: 95% bootstrap CI over items.",
     "pairwise_merges": "Merged minus single expert (avg@k points) on each benchmark of the expert's domain; "
