@@ -1,6 +1,7 @@
-"""The KL analysis (mixmerge.analysis.kl_neighbourhood, kl_run) on hand-computed toys: the Monte-Carlo KL against
-the exact KL on a two-token vocabulary, the neighbourhood rule on a toy matrix, the correlation, and the
-teacher-forced log-probabilities of the scorer against a hand computation."""
+"""The analyses that run models (kl_neighbourhood, self_verification) on hand-computed toys: the Monte-Carlo KL
+against the exact KL on a two-token vocabulary, the neighbourhood rule on a toy matrix, the correlation, the
+scorer's teacher-forced log-probabilities against a hand computation, balanced accuracy; and both runs on tiny
+models."""
 import math
 
 import numpy as np
@@ -89,13 +90,13 @@ def test_scorer_sums_the_response_tokens_only():
     assert sums == pytest.approx(expected, abs=1e-5)
 
 
-def test_kl_run_on_tiny_models(tmp_path):
-    """Two experts and rl-mixed = a copy of the math expert: KL(rl-math ‖ rl-mixed) is exactly 0 everywhere."""
+def _tiny_grid(root):
+    """rl-math, rl-code (two random tiny models) and rl-mixed = a copy of rl-math, tiny math and code rows (6
+    held-out items each) and eval records with two samples per item; returns (spec, models, rows)."""
     import json
     import shutil
 
     from mixmerge import grid
-    from mixmerge.analysis.kl_run import run_kl_neighbourhood
     from mixmerge.data.tiny import prepare_tiny, tokenizer_texts
     from mixmerge.training.base_model import build_base
 
@@ -103,28 +104,81 @@ def test_kl_run_on_tiny_models(tmp_path):
             "benchmarks": {"math": {"domain": "math"}, "code": {"domain": "code"}}}
     tiny = {"architecture": "qwen2", "vocab_size": 300, "hidden_size": 32, "intermediate_size": 64, "num_layers": 1,
             "num_heads": 2, "num_kv_heads": 1, "max_positions": 256}
-    build_base(tokenizer_texts(["math", "code"], 50, 0), tiny, 0, tmp_path / grid.model_dir("rl-math"))
-    build_base(tokenizer_texts(["math", "code"], 50, 0), tiny, 1, tmp_path / grid.model_dir("rl-code"))
-    shutil.copytree(tmp_path / grid.model_dir("rl-math"), tmp_path / grid.model_dir("rl-mixed"))
+    texts = tokenizer_texts(["math", "code"], 50, 0)
+    build_base(texts, tiny, 0, root / grid.model_dir("rl-math"))
+    build_base(texts, tiny, 1, root / grid.model_dir("rl-code"))
+    shutil.copytree(root / grid.model_dir("rl-math"), root / grid.model_dir("rl-mixed"))
     rows = {}
     for domain in spec["domains"]:
-        prepare_tiny(domain, 4, 6, 0, tmp_path / "data" / domain)
-        rows[domain] = str(tmp_path / "data" / domain / "eval.parquet")
+        prepare_tiny(domain, 4, 6, 0, root / "data" / domain)
+        rows[domain] = str(root / "data" / domain / "eval.parquet")
         items = pd.read_parquet(rows[domain])["id"].tolist()
         for node in ("rl-math", "rl-code", "rl-mixed"):
-            path = tmp_path / grid.eval_records(node, domain)
+            path = root / grid.eval_records(node, domain)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("".join(json.dumps({"id": i, "samples": [
                 {"text": f"<think>x</think> {j}", "score": float((j + len(node)) % 2), "lenient": 0.0,
                  "finish_reason": "stop" if j else "length"} for j in range(2)]}) + "\n" for i in items))
+    models = {n: str(root / grid.model_dir(n)) for n in ("rl-math", "rl-code", "rl-mixed")}
+    return spec, models, rows
+
+
+def _outs(root, kinds):
+    return {k: str(root / "out" / f"{k}.{'png' if k == 'figure' else 'json' if k == 'settings' else 'csv'}")
+            for k in kinds}
+
+
+def test_kl_run_on_tiny_models(tmp_path):
+    """KL(rl-math ‖ rl-mixed) is exactly 0 everywhere: rl-mixed is a copy of rl-math."""
+    from mixmerge.analysis.kl_run import run_kl_neighbourhood
+
+    spec, models, rows = _tiny_grid(tmp_path)
     settings = {"level": "sequence", "epsilon_rule": "ratio", "epsilon_value": 1.5, "max_items": None,
                 "batch_size": 4, "seed": 0}
-    out = {k: str(tmp_path / "out" / f) for k, f in (("table", "t.csv"), ("correlation", "c.csv"),
-                                                     ("figure", "f.png"), ("settings", "s.json"))}
-    models = {n: str(tmp_path / grid.model_dir(n)) for n in ("rl-math", "rl-code", "rl-mixed")}
+    out = _outs(tmp_path, ("table", "correlation", "figure", "settings"))
     table = run_kl_neighbourhood(spec, settings, models, rows, out, str(tmp_path)).set_index(["expert", "benchmark"])
     assert len(table) == 4 and (table["n_items"] == 6).all() and (table["n_samples"] == 12).all()
     assert table.loc[("rl-math", "math"), "kl_sequence"] == 0 and table.loc[("rl-math", "code"), "kl_token"] == 0
     assert np.isfinite(table.loc[("rl-code", "code"), "kl_sequence"])
     assert table.loc[("rl-math", "math"), "delta_perf"] == 0           # rl-mixed scored like rl-math
     assert pd.read_csv(out["correlation"])["n"].tolist() == [4, 4]
+
+
+def test_self_verification_run_on_tiny_models(tmp_path):
+    """Random tiny judges: their verdicts are unparsable, counted, and scored as wrong (balanced accuracy 0)."""
+    import yaml
+
+    from mixmerge import grid
+    from mixmerge.analysis.self_verification_run import run_self_verification
+
+    spec, models, rows = _tiny_grid(tmp_path)
+    config = yaml.safe_load(open("config/config.yaml"))
+    settings = {**config["analysis"]["self_verification"], "max_items": 4}
+    records = {(n, b): str(tmp_path / grid.eval_records(n, b)) for n in models for b in rows}
+    out = _outs(tmp_path, ("table", "figure", "settings"))
+    table = run_self_verification(settings, {"backend": "hf", "batch_size": 8}, models, rows, records, out)
+    assert len(table) == 3 * 2 * 2 and set(table["mode"]) == {"outcome", "process"}
+    assert (table["n_items"] == 4).all() and (table["n_samples"] == 8).all()
+    assert (table["correct_share"] == 0.5).all()
+    parsed = table["n_samples"] - table["unparsable"]
+    assert ((parsed > 0) | (table["balanced_accuracy"] == 0)).all()
+
+
+def test_balanced_accuracy_counts_unparsable_verdicts_as_wrong():
+    from mixmerge.analysis.self_verification import balanced_accuracy, ba_ci, cell_row, parse_verdict, shown_response
+
+    labels = np.array([1, 1, 1, 0, 0], dtype=bool)
+    verdicts = [True, True, None, False, True]       # TPR 2/3 (the unparsable one is wrong), TNR 1/2
+    assert balanced_accuracy(labels, verdicts) == pytest.approx((2 / 3 + 1 / 2) / 2)
+    assert balanced_accuracy(labels, [True] * 5) == pytest.approx(0.5)       # always "yes": chance
+    assert math.isnan(balanced_accuracy(np.ones(3, bool), [True] * 3))       # one class only
+    row = cell_row("m", "b", "outcome", np.array(["a", "a", "b", "c", "c"]), np.array([1, 1, 1, 0, 0.5]),
+                   verdicts, seed=0)
+    assert (row["unparsable"], row["n_items"], row["n_samples"]) == (1, 3, 5)
+    assert row["correct_share"] == pytest.approx(0.6) and row["lo"] <= row["balanced_accuracy"] <= row["hi"]
+    assert ba_ci(np.arange(4), np.array([1, 1, 0, 0], bool), [True, True, False, False], 0) == (1.0, 1.0)
+    pattern = r"\\boxed\{\s*(yes|no)\s*\}"
+    assert parse_verdict(r"maybe \boxed{no} ... \boxed{ Yes }", pattern, "yes", "no") is True
+    assert parse_verdict("looks fine", pattern, "yes", "no") is None
+    assert shown_response("<think>plan</think> 42", "outcome") == "42"
+    assert shown_response("<think>plan</think> 42", "process") == "<think>plan</think> 42"

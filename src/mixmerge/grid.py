@@ -61,7 +61,7 @@ def eval_records(node: str, benchmark: str) -> str:
     return f"{RESULTS}/eval/{node}/{benchmark}.jsonl"
 
 
-ANALYSES = ("weight_shift", "kl_neighbourhood", "skill_inheritance", "pairwise_merges")
+ANALYSES = ("weight_shift", "kl_neighbourhood", "pairwise_merges", "skill_inheritance", "self_verification")
 
 
 def analysis_outputs(name: str) -> dict[str, str]:

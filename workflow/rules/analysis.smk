@@ -92,3 +92,33 @@ rule kl_neighbourhood:
         "{params.run} kl-neighbourhood --spec {params.spec:q} --settings {params.settings:q} "
         "--model {params.models} --bench {params.rows} --threads {threads} --out table={output.table} "
         "correlation={output.correlation} figure={output.figure} settings={output.settings} > {log} 2>&1"
+
+
+# Each model judges a seeded subset of its own eval samples (generation on the eval GPUs).
+rule self_verification:
+    input:
+        records=list(judged_records().values()),
+        models=[node_model_input(n) for n in judged_models()],
+        rows=[bench_file(b) for b in BENCHMARKS],
+    output:
+        **grid.analysis_outputs("self_verification"),
+    params:
+        run=RUN_EVAL,
+        settings=as_json(config["analysis"]["self_verification"]),
+        eval=as_json(config["eval"]),
+        models=" ".join(f"{n}={path}" for n, path in judged_models().items()),
+        rows=" ".join(f"{b}={bench_file(b)}" for b in BENCHMARKS),
+        records=" ".join(f"{n}:{b}={path}" for (n, b), path in judged_records().items()),
+    threads: config["threads"]
+    resources:
+        gpu=config["gpus"]["eval"],
+    conda:
+        "../envs/eval.yaml"
+    log:
+        "logs/analysis/self_verification.log",
+    benchmark:
+        "benchmarks/analysis/self_verification.tsv"
+    shell:
+        "{params.run} self-verification --settings {params.settings:q} --eval-settings {params.eval:q} "
+        "--model {params.models} --bench {params.rows} --records {params.records} --threads {threads} "
+        "--out table={output.table} figure={output.figure} settings={output.settings} > {log} 2>&1"

@@ -226,6 +226,17 @@ def records_of(names):
     return [grid.eval_records(node, bench) for node, bench in GRID.cells() if GRID.split(node)[0] in names]
 
 
+def judged_models():
+    """{node: model path} of the models that judge their own samples: SFT and the analyses' comparison set."""
+    out = {n: model_dir(n) for n in GRID.compared}
+    return {"sft": model_dir("sft") if config["sft"]["enabled"] else config["sft"]["path"], **out}
+
+
+def judged_records():
+    """{(node, benchmark): eval records} of every cell of a judging model."""
+    return {(n, b): grid.eval_records(n, b) for n, b in GRID.cells() if n in judged_models()}
+
+
 def analysis_outputs():
     return [path for name in grid.ANALYSES for path in grid.analysis_outputs(name).values()]
 

@@ -1,5 +1,5 @@
 """The analyses' CLI sub-commands (``mixmerge weight-shift``, ``kl-neighbourhood``, ``skill-inheritance``,
-``pairwise-merges``), registered on the ``mixmerge`` parser by ``add_commands``."""
+``pairwise-merges``, ``self-verification``), registered on the ``mixmerge`` parser by ``add_commands``."""
 from __future__ import annotations
 
 import json
@@ -28,6 +28,19 @@ def cmd_kl_neighbourhood(a) -> None:
 
     table = run_kl_neighbourhood(a.spec, a.settings, _pairs(a.model), _pairs(a.bench), _pairs(a.out), a.root,
                                  a.threads)
+    print(table.to_string())
+
+
+def cmd_self_verification(a) -> None:
+    from mixmerge.analysis.self_verification_run import run_self_verification
+
+    records = {}
+    for item in a.records:
+        cell, _, path = item.partition("=")
+        model, _, bench = cell.partition(":")
+        records[(model, bench)] = path
+    table = run_self_verification(a.settings, a.eval_settings, _pairs(a.model), _pairs(a.bench), records,
+                                  _pairs(a.out), a.threads)
     print(table.to_string())
 
 
@@ -60,6 +73,15 @@ def add_commands(sub, as_json) -> None:
     s.add_argument("--root", default=".", help="the directory holding results/")
     s.add_argument("--threads", type=int, default=1)
     s.set_defaults(fn=cmd_kl_neighbourhood)
+    s = sub.add_parser("self-verification", help="each model judges its own eval samples (study 6.5)")
+    s.add_argument("--settings", type=as_json, required=True, help="config analysis.self_verification")
+    s.add_argument("--eval-settings", type=as_json, required=True, help="config eval (backend, batch size, vllm)")
+    s.add_argument("--model", nargs="+", required=True, metavar="NODE=DIR")
+    s.add_argument("--bench", nargs="+", required=True, metavar="BENCHMARK=ROWS")
+    s.add_argument("--records", nargs="+", required=True, metavar="NODE:BENCHMARK=JSONL")
+    s.add_argument("--out", nargs="+", required=True, metavar="KIND=PATH", help="table, figure, settings")
+    s.add_argument("--threads", type=int, default=1)
+    s.set_defaults(fn=cmd_self_verification)
     for name, fn, text in (("skill-inheritance", cmd_skill_inheritance, "per-item gain consistency (study 6.4)"),
                            ("pairwise-merges", cmd_pairwise_merges, "pairwise merges vs single expert (6.3)")):
         s = sub.add_parser(name, help=text)

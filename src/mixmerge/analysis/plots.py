@@ -134,3 +134,27 @@ def kl_figure(table: pd.DataFrame, level: str, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def verification_figure(table: pd.DataFrame, path: str) -> None:
+    """Balanced accuracy of each model judging its own samples, outcome vs process mode, one panel per
+    benchmark, with the bootstrap CIs."""
+    if table.empty:
+        _empty(path, "no eval records to judge")
+        return
+    benches = list(dict.fromkeys(table["benchmark"]))
+    cols = min(3, len(benches))
+    rows = -(-len(benches) // cols)
+    width = 1.5 + 0.45 * table["model"].nunique()
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * width, rows * 3.6), squeeze=False)
+    for ax, bench in zip(axes.flat, benches):
+        _grouped_bars(ax, table[table["benchmark"] == bench], "model", "mode", "balanced_accuracy", "lo", "hi")
+        ax.axhline(0.5, color="grey", linestyle=":", linewidth=0.8)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("balanced accuracy (fraction)")
+        ax.set_title(f"{bench}: self-judgement (dotted: chance)", fontsize=9)
+    for ax in list(axes.flat)[len(benches):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

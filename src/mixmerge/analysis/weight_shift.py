@@ -9,9 +9,11 @@ much those sets overlap, and whether the shifts point the same way.
 - Update density per node and per tensor family (attention, MLP, embeddings, norms, other).
 - Direction: the cosine of the shift vectors ``Δ = w - w_SFT`` after a seeded random projection to ``dim``
   coordinates, over the whole model and over the pair's jointly changed coordinates, for each projection seed.
-  The projection is a sign-hashing sketch: each weight goes to one of ``dim`` output coordinates with a random
-  sign, and each output is divided by the square root of how many weights it received, so the projection's rows
-  are orthonormal (disjoint supports) and it costs O(d) per node. The exact cosines (no projection) sit beside it.
+  The projection is a sign-hashing sketch: a seeded permutation deals the weights of each chunk into ``dim``
+  equal blocks, each weight with a random sign; an output coordinate sums its block and is divided by the square
+  root of how many weights it received, so the projection's rows are orthonormal (disjoint supports) and it
+  costs O(d) per node (the joint projections of all N^2 pairs: O(d N^2) multiply-adds in one batched matrix
+  product per chunk). The exact cosines (no projection) sit beside it.
 
 Checkpoints are streamed: one flat range of one tensor of every node at a time (pread, no mmap), so memory
 holds a chunk per node, never a model.
@@ -102,16 +104,23 @@ class Sketch:
         self.received = torch.zeros(self.dim, dtype=torch.float64)
 
     def add(self, delta: torch.Tensor, masks: torch.Tensor) -> None:
-        """Hash one chunk's coordinates (the next ones in the stream, so a seed always gives the same map)."""
-        size = delta.shape[1]
-        bucket = torch.randint(0, self.dim, (size,), generator=self.generator)
-        sign = torch.randint(0, 2, (size,), generator=self.generator, dtype=torch.int8).float().mul_(2).sub_(1)
-        signed = delta * sign
-        self.whole += torch.zeros(self.n_nodes, self.dim).index_add_(1, bucket, signed).double()
-        for b in range(self.n_nodes):
-            both = signed * (masks & masks[b])
-            self.joint[:, b] += torch.zeros(self.n_nodes, self.dim).index_add_(1, bucket, both).double()
-        self.received += torch.bincount(bucket, minlength=self.dim).double()
+        """Project one chunk (the next coordinates in the stream, so a seed always gives the same map): a seeded
+        permutation deals its coordinates, zero-padded to a multiple of ``dim``, into ``dim`` equal blocks, each
+        with a random sign; an output coordinate sums its block. The joint projections are then one batched
+        matrix product per chunk: [a, b, k] = sum over block k of sign * Δ_a * M_a * M_b."""
+        n, size = delta.shape
+        per = -(-size // self.dim)
+        order = torch.randperm(per * self.dim, generator=self.generator)
+        sign = torch.randint(0, 2, (per * self.dim,), generator=self.generator, dtype=torch.int8).float()
+        padded = torch.zeros(n, per * self.dim)
+        padded[:, :size] = delta
+        signed = (padded * sign.mul_(2).sub_(1))[:, order].view(n, self.dim, per)
+        padded[:, :size] = masks
+        ones = padded[:, order].view(n, self.dim, per)
+        self.whole += signed.sum(-1).double()
+        on_mask = (signed * ones).permute(1, 0, 2)                      # dim x N x per
+        self.joint += torch.bmm(on_mask, ones.permute(1, 2, 0)).permute(1, 2, 0).double()
+        self.received += (order < size).view(self.dim, per).sum(-1).double()
 
     def cosines(self) -> tuple[np.ndarray, np.ndarray]:
         """(whole-model cosines, jointly-changed cosines), N x N, in the orthonormal projection."""

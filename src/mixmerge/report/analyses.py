@@ -67,6 +67,17 @@ def correlation_display(table: pd.DataFrame) -> pd.DataFrame:
         "p": table["p"].map(pvalue)}).set_index("KL")
 
 
+def verification_display(table: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "model": table["model"], "benchmark": table["benchmark"], "mode": table["mode"],
+        "n items / samples": [f"{i} / {s}" for i, s in zip(table["n_items"], table["n_samples"])],
+        "correct (%)": table["correct_share"].map(pct), "judged correct (%)": table["judged_correct_share"].map(pct),
+        "unparsable": table["unparsable"],
+        "balanced accuracy [95% CI] (%)": [f"{pct(b)} [{pct(lo)}, {pct(hi)}]" for b, lo, hi in zip(
+            table["balanced_accuracy"], table["lo"], table["hi"])],
+    }).set_index("model")
+
+
 def inheritance_display(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "benchmark": table["benchmark"], "model": table["model"], "n items": table["n"],
@@ -96,7 +107,8 @@ def analysis_items(root: str | Path) -> list[tuple[str, object, str]]:
     shown = {"weight_shift": [("table", weight_shift_display, captions.WEIGHT_SHIFT)],
              "kl_neighbourhood": [("table", kl_display, captions.KL)],
              "skill_inheritance": [("table", inheritance_display, captions.INHERITANCE)],
-             "pairwise_merges": [("table", pairwise_display, captions.PAIRWISE)]}
+             "pairwise_merges": [("table", pairwise_display, captions.PAIRWISE)],
+             "self_verification": [("table", verification_display, captions.VERIFICATION)]}
     for name in grid.ANALYSES:
         files = {key: Path(root, path) for key, path in grid.analysis_outputs(name).items()}
         if not all(path.exists() for path in files.values()):

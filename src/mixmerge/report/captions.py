@@ -55,6 +55,11 @@ PAIRWISE = ("Pairwise merges (study §6.3, Table 6): a merge of named experts ag
             "expert on that domain's benchmarks (where it is evaluated), strict avg@k in %; Δ = merged minus "
             "expert on the same n items with a 95% paired bootstrap CI; p from the paired sign-flip test, Holm "
             "over the table")
+VERIFICATION = ("Self-verification (study §6.5, Table 7): each model judges a seeded subset of its own eval samples "
+                "(n items / samples) with the configured judge prompt, seeing the final answer only (outcome) or "
+                "the whole response (process); label = the sample's strict score; correct = class balance; "
+                "balanced accuracy = (TPR + TNR) / 2 with an unparsable verdict counted as wrong (and counted), "
+                f"{int(100 * stats.LEVEL)}% percentile bootstrap CI over items")
 ANALYSIS_FIGURES = {
     "weight_shift": "Left: Jaccard of the changed-weight masks for every node pair (fraction); middle: cosine of "
                     "the weight shifts after the random projection (mean over projection seeds); right: share of "
@@ -62,6 +67,8 @@ ANALYSIS_FIGURES = {
     "kl_neighbourhood": "KL(E_B ‖ rl-mixed) per expert (rows) and benchmark (columns), annotated with ΔPerf = "
                         "rl-mixed minus that expert (points); a green box marks a neighbour (KL below the "
                         "benchmark's ε).",
+    "self_verification": "Balanced accuracy of each model judging its own samples, outcome vs process mode, "
+                         "per benchmark; whiskers: 95% bootstrap CI over items; dotted line: chance (0.5).",
     "skill_inheritance": "Consistency cosine(g_union, g_model) per benchmark for rl-mixed, each merge and opd; "
                          "whiskers: 95% bootstrap CI over items.",
     "pairwise_merges": "Merged minus single expert (avg@k points) on each benchmark of the expert's domain; "
