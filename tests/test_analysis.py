@@ -64,7 +64,7 @@ def test_tensor_families():
 
 
 def _sketch_cosines(delta, masks, seed, dim=256, chunks=3):
-    sketch = Sketch(seed, delta.shape[0], dim)
+    sketch = Sketch(seed, delta.shape[0], dim, width=delta.shape[1] // chunks + 1)
     for part_d, part_m in zip(delta.chunk(chunks, dim=1), masks.chunk(chunks, dim=1)):
         sketch.add(part_d, part_m)
     return sketch.cosines()

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from mixmerge.config import ConfigError, validate
+from mixmerge import grid
 from mixmerge.grid import Grid
 from mixmerge.merging.methods import expand_merges
 from workflow_copy import run_snakemake, snakemake_env
@@ -124,14 +125,16 @@ def test_paper_dag_renders_every_cell_fast(workflow_copy):
     for bench in STUDY_BENCHMARKS:
         assert f"results/data/bench/{bench}.parquet" in text
     counts = job_counts(text)
-    analyses = {"weight_shift": 1, "skill_inheritance": 1, "pairwise_merges": 1}
+    analyses = dict.fromkeys(grid.ANALYSES, 1)
     assert counts == {"rl_blend": 1, "bench_prep": 9, "grpo": 5, "merge": len(merges), "evaluate": len(cells),
-                      **analyses, "report": 1, "all": 1, "total": 17 + 3 + len(merges) + len(cells)}
+                      **analyses, "report": 1, "all": 1, "total": 17 + len(analyses) + len(merges) + len(cells)}
     resources = re.findall(r"rule (\w+):.*?resources: ([^\n]*)", text, re.DOTALL)
     gpus = {rule: res for rule, res in resources}
     assert "gpu=8" in gpus["grpo"] and "gpu=1" in gpus["evaluate"] and "gpu=0" in gpus["merge"]
     for name in analyses:
         assert f"results/analysis/{name}/table.csv" in text and f"results/analysis/{name}/figure.png" in text
+    assert "gpu=1" in gpus["kl_neighbourhood"] and "gpu=1" in gpus["self_verification"]   # they run the models
+    assert "gpu" not in gpus["weight_shift"] and "gpu" not in gpus["skill_inheritance"]
 
 
 def test_tiny_dag_has_every_node_and_cell(workflow_copy):
@@ -139,10 +142,10 @@ def test_tiny_dag_has_every_node_and_cell(workflow_copy):
     cells = Grid.from_config(tiny).cells()
     assert len({n for n, _ in cells}) == 2 + len(tiny["domains"]) + 1 + len(tiny["merges"])
     text, _ = dry_run(workflow_copy)
-    # base, 4 data preps, sft, 5 GRPO runs, merges, every cell, 3 analyses, report, all
+    # base, 4 data preps, sft, 5 GRPO runs, merges, every cell, 5 analyses, report, all
     counts = job_counts(text)
-    assert counts["total"] == 1 + 4 + 1 + 5 + len(tiny["merges"]) + len(cells) + 3 + 2
-    assert counts["weight_shift"] == counts["skill_inheritance"] == counts["pairwise_merges"] == 1
+    assert counts["total"] == 1 + 4 + 1 + 5 + len(tiny["merges"]) + len(cells) + len(grid.ANALYSES) + 2
+    assert all(counts[name] == 1 for name in grid.ANALYSES)
     assert any(n.startswith("merge-") and len(Grid.from_config(tiny).domains_of(n)) == 2 for n, _ in cells)
 
 

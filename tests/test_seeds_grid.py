@@ -1,11 +1,11 @@
 """Seeds as a grid axis: node ids and parents (mixmerge.grid), and the DAG a two-seed config plans (a dry run in a
-workflow copy); the tiny default (one seed) plans the same 97 jobs as without the key."""
+workflow copy); the tiny default (one seed) plans the same 99 jobs as without the key."""
 import re
 
 import pytest
 import yaml
 
-from mixmerge.grid import Grid
+from mixmerge.grid import ANALYSES, Grid
 from workflow_copy import run_snakemake
 
 SPEC = {"domains": ["math", "code"], "merges": {"ties": {"method": "ties_study"}},
@@ -44,7 +44,7 @@ def job_counts(text: str) -> dict:
 
 def test_two_seeds_plan_the_replicated_nodes(workflow_copy):
     default = run_snakemake(workflow_copy, "-n", "--cores", "2", timeout=300)
-    assert job_counts(default.stdout + default.stderr)["total"] == 97
+    assert job_counts(default.stdout + default.stderr)["total"] == 99
     config = yaml.safe_load((workflow_copy / "config/config.yaml").read_text())
     assert config["seeds"] == [0]
     config["seeds"] = [0, 1]
@@ -56,8 +56,8 @@ def test_two_seeds_plan_the_replicated_nodes(workflow_copy):
     cells = len(Grid.from_config(config).cells())   # the pairwise merge: its two domains' benchmarks only
     assert cells == (2 + 2 * (len(config["domains"]) + merges)) * 4 + 2 * 2
     assert counts == {"base_model": 1, "data_prep": 4, "sft": 1, "grpo": 10, "merge": 2 * merges,
-                      "evaluate": cells, "weight_shift": 1, "skill_inheritance": 1, "pairwise_merges": 1,
-                      "report": 1, "all": 1, "total": 21 + 2 * merges + cells}
+                      "evaluate": cells, **dict.fromkeys(ANALYSES, 1), "report": 1, "all": 1,
+                      "total": 18 + len(ANALYSES) + 2 * merges + cells}
     assert re.search(r"grpo --node rl-math\.s1 .*--seed 1 .*--tensorboard logs/tensorboard/rl-math\.s1 ", text)
     assert re.search(r"grpo --node rl-math .*--seed 0 .*--tensorboard logs/tensorboard/rl-math ", text)
     experts = " ".join(f"results/models/rl-{d}.s1" for d in config["domains"])

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from mixmerge.grid import Grid
+from mixmerge.grid import ANALYSES, Grid
 from mixmerge.merging.methods import expand_merges
 from workflow_copy import RUN_DIRS, copy_workflow, run_dirs_snapshot, run_snakemake, snapshot_changes
 
@@ -48,8 +48,7 @@ def test_copy_of_a_finished_checkout_plans_the_full_grid(tmp_path):
     cells = Grid.from_config(config).cells()   # a merge of named experts is evaluated on their domains only
     assert len(cells) <= (2 + len(domains) + 1 + merges) * len(benchmarks)
     full = {"base_model": 1, "data_prep": len(domains), "sft": 1, "grpo": len(domains) + 1, "merge": merges,
-            "evaluate": len(cells), "weight_shift": 1, "skill_inheritance": 1, "pairwise_merges": 1, "report": 1,
-            "all": 1}
+            "evaluate": len(cells), **dict.fromkeys(ANALYSES, 1), "report": 1, "all": 1}
     full["total"] = sum(full.values())
 
     in_checkout = planned(checkout)  # what a test planning in the checkout itself would see

@@ -104,7 +104,8 @@ rule self_verification:
         **grid.analysis_outputs("self_verification"),
     params:
         run=RUN_EVAL,
-        settings=as_json(config["analysis"]["self_verification"]),
+        # a function: the judge prompt's {question} and {response} are not wildcards
+        settings=lambda wildcards: as_json(config["analysis"]["self_verification"]),
         eval=as_json(config["eval"]),
         models=" ".join(f"{n}={path}" for n, path in judged_models().items()),
         rows=" ".join(f"{b}={bench_file(b)}" for b in BENCHMARKS),

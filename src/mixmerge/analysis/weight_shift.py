@@ -10,7 +10,7 @@ much those sets overlap, and whether the shifts point the same way.
 - Direction: the cosine of the shift vectors ``Δ = w - w_SFT`` after a seeded random projection to ``dim``
   coordinates, over the whole model and over the pair's jointly changed coordinates, for each projection seed.
   The projection is a sign-hashing sketch: a seeded permutation deals the weights of each chunk into ``dim``
-  equal blocks, each weight with a random sign; an output coordinate sums its block and is divided by the square
+  equal blocks (one permutation per seed, the same for every chunk), each weight with its own random sign; an output coordinate sums its block and is divided by the square
   root of how many weights it received, so the projection's rows are orthonormal (disjoint supports) and it
   costs O(d) per node (the joint projections of all N^2 pairs: O(d N^2) multiply-adds in one batched matrix
   product per chunk). The exact cosines (no projection) sit beside it.
@@ -95,30 +95,36 @@ class Sketch:
     seed: int
     n_nodes: int
     dim: int
+    width: int = 1 << 20              # the largest chunk
     generator: torch.Generator = field(init=False)
 
     def __post_init__(self):
         self.generator = torch.Generator().manual_seed(self.seed)
+        self.slots = -(-self.width // self.dim) * self.dim
+        self.deal = torch.randperm(self.slots, generator=self.generator)
         self.whole = torch.zeros(self.n_nodes, self.dim, dtype=torch.float64)
         self.joint = torch.zeros(self.n_nodes, self.n_nodes, self.dim, dtype=torch.float64)
         self.received = torch.zeros(self.dim, dtype=torch.float64)
 
     def add(self, delta: torch.Tensor, masks: torch.Tensor) -> None:
-        """Project one chunk (the next coordinates in the stream, so a seed always gives the same map): a seeded
-        permutation deals its coordinates, zero-padded to a multiple of ``dim``, into ``dim`` equal blocks, each
-        with a random sign; an output coordinate sums its block. The joint projections are then one batched
-        matrix product per chunk: [a, b, k] = sum over block k of sign * Δ_a * M_a * M_b."""
+        """Project one chunk (the next coordinates in the stream, so a seed always gives the same map): the seed's
+        permutation (restricted to the chunk's size, zero-padded to a multiple of ``dim``) deals its coordinates
+        into ``dim`` equal blocks, each coordinate with a fresh random sign; an output coordinate sums its block.
+        The joint projections are then one batched matrix product per chunk: [a, b, k] = sum over block k of
+        sign * Δ_a * M_a * M_b."""
         n, size = delta.shape
+        if size > self.width:
+            raise ValueError(f"a chunk of {size} weights is larger than the sketch's width {self.width}")
         per = -(-size // self.dim)
-        order = torch.randperm(per * self.dim, generator=self.generator)
-        sign = torch.randint(0, 2, (per * self.dim,), generator=self.generator, dtype=torch.int8).float()
-        padded = torch.zeros(n, per * self.dim)
-        padded[:, :size] = delta
-        signed = (padded * sign.mul_(2).sub_(1))[:, order].view(n, self.dim, per)
-        padded[:, :size] = masks
-        ones = padded[:, order].view(n, self.dim, per)
+        order = self.deal if per * self.dim == self.slots else self.deal[self.deal < per * self.dim]
+        sign = torch.randint(0, 2, (size,), generator=self.generator, dtype=torch.int8).float().mul_(2).sub_(1)
+        padded = torch.zeros(2 * n, per * self.dim)
+        torch.mul(delta, sign, out=padded[:n, :size])
+        padded[n:, :size] = masks
+        dealt = torch.index_select(padded, 1, order).view(2 * n, self.dim, per)
+        signed, ones = dealt[:n], dealt[n:]
         self.whole += signed.sum(-1).double()
-        on_mask = (signed * ones).permute(1, 0, 2)                      # dim x N x per
+        on_mask = (signed * ones).transpose(0, 1)                       # dim x N x per
         self.joint += torch.bmm(on_mask, ones.permute(1, 2, 0)).permute(1, 2, 0).double()
         self.received += (order < size).view(self.dim, per).sum(-1).double()
 
@@ -136,7 +142,7 @@ class ShiftStats:
     """Streaming sums over chunks of every node's shift: mask counts (overall and per family), pairwise mask
     intersections, exact inner products (whole and on jointly changed coordinates) and the sketches."""
 
-    def __init__(self, n_nodes: int, dim: int, seeds: list[int]):
+    def __init__(self, n_nodes: int, dim: int, seeds: list[int], width: int = 1 << 20):
         self.n = n_nodes
         self.total = 0
         self.changed = np.zeros(n_nodes)
@@ -146,7 +152,7 @@ class ShiftStats:
         self.dot = np.zeros((n_nodes, n_nodes))
         self.joint_dot = np.zeros((n_nodes, n_nodes))
         self.joint_sq = np.zeros((n_nodes, n_nodes))   # [a, b]: |Δ_a|² on a ∧ b
-        self.sketches = [Sketch(s, n_nodes, dim) for s in seeds]
+        self.sketches = [Sketch(s, n_nodes, dim, width) for s in seeds]
 
     def add(self, family: str, delta: torch.Tensor, masks: torch.Tensor) -> None:
         """One chunk: ``delta`` and ``masks`` are N x c (node x coordinate)."""

@@ -51,8 +51,8 @@ def stream(sft_dir: str, node_dirs: dict[str, str], settings: dict) -> tuple[Shi
     sft = CheckpointReader(local_checkpoint(sft_dir))
     try:
         names, skipped = shared_tensors(sft, readers)
-        acc = ShiftStats(len(readers), settings["projection_dim"], list(settings["projection_seeds"]))
         step = int(settings["chunk_elements"])
+        acc = ShiftStats(len(readers), settings["projection_dim"], list(settings["projection_seeds"]), step)
         for name in names:
             family = tensor_family(name)
             size = math.prod(sft.meta(name)[0])
