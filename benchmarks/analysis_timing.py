@@ -1,9 +1,11 @@
 """Wall time the analyses add to a grid (default: the tiny grid of config/config.yaml), without training it.
 
-Builds, in a temp dir laid out like a finished run, an SFT checkpoint of the config's tiny architecture and one
-checkpoint per compared node (each changing a random share of the weights), and per-item eval records for every
-cell (``eval_per_domain`` items, k samples, random scores). Then runs each analysis's CLI in its own process, as
-its Snakemake job would (``mixmerge weight-shift`` / ``skill-inheritance`` / ``pairwise-merges``), and prints
+Builds, in a temp dir laid out like a finished run, an SFT checkpoint of the config's tiny base (its tokenizer and
+architecture, random weights), one checkpoint per compared node (each changing a random share of the weights), the
+domains' held-out rows, and per-item eval records for every cell (``eval_per_domain`` items, k samples of
+``max_new_tokens`` / 2 words, random scores). Then runs each analysis's CLI in its own process, as
+its Snakemake job would (``mixmerge weight-shift``, ``kl-neighbourhood``, ``self-verification``,
+``skill-inheritance``, ``pairwise-merges``), and prints
 each one's wall seconds and the sum (the issue's target: <= 180 s on 2 cores).
 
     PYTHONPATH=src python benchmarks/analysis_timing.py [--config config/config.yaml] [--threads 2] [--keep DIR]
@@ -22,19 +24,23 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def build_models(root: Path, config: dict, nodes: list[str]) -> None:
+    """SFT = the config's tiny base (tokenizer with its chat template, random weights); every node a perturbed
+    copy, tokenizer included; and each domain's held-out rows."""
+    import shutil
+
     import torch
     import transformers
 
     from mixmerge import grid
+    from mixmerge.data.tiny import prepare_tiny, tokenizer_texts
+    from mixmerge.training.base_model import build_base
 
-    tiny = config["base"]["tiny"]
-    cfg = transformers.Qwen2Config(vocab_size=tiny["vocab_size"], hidden_size=tiny["hidden_size"],
-                                   intermediate_size=tiny["intermediate_size"], num_hidden_layers=tiny["num_layers"],
-                                   num_attention_heads=tiny["num_heads"], num_key_value_heads=tiny["num_kv_heads"],
-                                   max_position_embeddings=tiny["max_positions"])
-    torch.manual_seed(0)
-    model = transformers.Qwen2ForCausalLM(cfg)
-    model.save_pretrained(root / grid.model_dir("sft"))
+    sft_dir = root / grid.model_dir("sft")
+    build_base(tokenizer_texts(config["domains"], config["base"]["tiny"].get("tokenizer_texts_per_domain", 3000),
+                               0), config["base"]["tiny"], 0, sft_dir)
+    for domain in config["domains"]:
+        prepare_tiny(domain, 8, config["data"].get("eval_per_domain", 100), 0, root / "results/data" / domain)
+    model = transformers.AutoModelForCausalLM.from_pretrained(sft_dir)
     sft = {k: v.clone() for k, v in model.state_dict().items()}
     gen = torch.Generator().manual_seed(1)
     for node in nodes:
@@ -43,6 +49,10 @@ def build_models(root: Path, config: dict, nodes: list[str]) -> None:
                 changed = torch.rand(param.shape, generator=gen) < 0.3
                 param.copy_(sft[name] + changed * torch.randn(param.shape, generator=gen) * 1e-2)
         model.save_pretrained(root / grid.model_dir(node))
+        for extra in sft_dir.glob("*token*"):
+            shutil.copy(extra, root / grid.model_dir(node) / extra.name)
+        if (sft_dir / "chat_template.jinja").exists():
+            shutil.copy(sft_dir / "chat_template.jinja", root / grid.model_dir(node))
 
 
 def write_records(root: Path, config: dict, the_grid) -> None:
@@ -50,18 +60,21 @@ def write_records(root: Path, config: dict, the_grid) -> None:
 
     from mixmerge import grid
 
+    import pandas as pd
+
     rng = np.random.default_rng(0)
-    n = config["data"].get("eval_per_domain", 100)
     for node, bench in the_grid.cells():
-        k = config["benchmarks"][bench]["k"]
+        spec = config["benchmarks"][bench]
+        ids = pd.read_parquet(root / grid.held_out_rows(spec["domain"]))["id"].tolist()
         path = root / grid.eval_records(node, bench)
         path.parent.mkdir(parents=True, exist_ok=True)
         lines = []
-        for i in range(n):
+        for item in ids:
             p = rng.random()
-            samples = [{"score": float(rng.random() < p), "lenient": float(rng.random() < p),
-                        "finish_reason": "stop"} for _ in range(k)]
-            lines.append(json.dumps({"id": f"{bench}-{i:04d}", "samples": samples}))
+            words = " ".join(str(w) for w in rng.integers(0, 100, spec["max_new_tokens"] // 2))
+            samples = [{"text": f"<think>{words}</think> {int(rng.integers(0, 10))}", "score": float(rng.random() < p),
+                        "lenient": float(rng.random() < p), "finish_reason": "stop"} for _ in range(spec["k"])]
+            lines.append(json.dumps({"id": item, "samples": samples}))
         path.write_text("\n".join(lines) + "\n")
 
 
@@ -81,10 +94,21 @@ def run(root: Path, config: dict, the_grid, threads: int) -> dict[str, float]:
     outs = {name: [f"{k}={v}" for k, v in grid.analysis_outputs(name).items()] for name in grid.ANALYSES}
     settings = {name: json.dumps(config["analysis"][name]) for name in grid.ANALYSES}
     nodes = [f"{n}={grid.model_dir(n)}" for n in the_grid.compared]
+    rows = [f"{b}={grid.held_out_rows(s['domain'])}" for b, s in config["benchmarks"].items()]
+    judged = ["sft", *the_grid.compared]
+    records = [f"{n}:{b}={grid.eval_records(n, b)}" for n, b in the_grid.cells() if n in judged]
+    kl_models = [f"{n}={grid.model_dir(n)}" for n in [*the_grid.experts, "rl-mixed"]]
     return {
         "weight_shift": timed(["weight-shift", "--sft", grid.model_dir("sft"), "--node", *nodes, "--settings",
                                settings["weight_shift"], "--threads", str(threads), "--out",
                                *outs["weight_shift"]], root),
+        "kl_neighbourhood": timed(["kl-neighbourhood", "--spec", spec, "--settings", settings["kl_neighbourhood"],
+                                   "--model", *kl_models, "--bench", *rows, "--threads", str(threads), "--out",
+                                   *outs["kl_neighbourhood"]], root),
+        "self_verification": timed(["self-verification", "--settings", settings["self_verification"],
+                                    "--eval-settings", json.dumps(config["eval"]), "--model",
+                                    *(f"{n}={grid.model_dir(n)}" for n in judged), "--bench", *rows, "--records",
+                                    *records, "--threads", str(threads), "--out", *outs["self_verification"]], root),
         "skill_inheritance": timed(["skill-inheritance", "--spec", spec, "--settings",
                                     settings["skill_inheritance"], "--out", *outs["skill_inheritance"]], root),
         "pairwise_merges": timed(["pairwise-merges", "--spec", spec, "--settings", settings["pairwise_merges"],
