@@ -19,6 +19,8 @@ from mixmerge.grid import Grid
 from mixmerge.report import stats
 from mixmerge.report.records import load_scores
 
+HEAD_POSITIONS = 1024
+
 
 def read_samples(records: str, rows: str, max_items: int | None, seed: int) -> list[tuple[str, list, str, bool]]:
     """(item id, prompt messages, response text, stopped) for every sample of ``records``; with ``max_items``,
@@ -47,31 +49,52 @@ class Scorer:
         self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(self.device).eval()
         self.batch_size = batch_size
 
-    def encode(self, prompt: list, text: str, stopped: bool) -> tuple[list[int], int]:
-        head = self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
-        ids = self.tokenizer(head, add_special_tokens=False)["input_ids"]
-        answer = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        if stopped:
-            answer = answer + [self.tokenizer.eos_token_id]
-        return ids + answer, len(answer)
+    def encode(self, samples: list[tuple[str, list, str, bool]]) -> list[tuple[list[int], int]]:
+        """(prompt + response token ids, response length) per sample; a prompt is templated once per item."""
+        heads: dict[str, list[int]] = {}
+        out = []
+        for item, prompt, text, stopped in samples:
+            if item not in heads:
+                head = self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+                heads[item] = self.tokenizer(head, add_special_tokens=False)["input_ids"]
+            answer = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            if stopped:
+                answer = answer + [self.tokenizer.eos_token_id]
+            out.append((heads[item] + answer, len(answer)))
+        return out
 
-    def logprobs(self, samples: list[tuple[str, list, str, bool]]) -> tuple[np.ndarray, np.ndarray]:
-        """(summed log-prob of each response, its token count)."""
+    def _batch_logprobs(self, batch: list[tuple[list[int], int]]) -> list[float]:
+        """Summed response log-probs of one batch; the output head runs on ``HEAD_POSITIONS`` positions at a time,
+        so a long response never holds its whole logits tensor (positions x vocabulary) at once."""
         import torch
 
-        encoded = [self.encode(p, t, s) for _, p, t, s in samples]
-        sums, counts = np.zeros(len(encoded)), np.array([n for _, n in encoded], dtype=float)
         pad = self.tokenizer.pad_token_id or 0
-        for start in range(0, len(encoded), self.batch_size):
-            batch = encoded[start:start + self.batch_size]
-            width = max(len(ids) for ids, _ in batch)
-            ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in batch], device=self.device)
-            mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in batch], device=self.device)
-            with torch.no_grad():
-                logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
-            for j, (seq, n) in enumerate(batch):
-                sums[start + j] = float(logp[j, len(seq) - 1 - n:len(seq) - 1].sum()) if n else 0.0
+        width = max(len(ids) for ids, _ in batch)
+        ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in batch], device=self.device)
+        mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in batch], device=self.device)
+        first = min(len(seq) - 1 - n for seq, n in batch)
+        total = torch.zeros(len(batch), dtype=torch.float64, device=self.device)
+        with torch.no_grad():
+            hidden = self.model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+            head = self.model.get_output_embeddings()
+            for start in range(first, width - 1, HEAD_POSITIONS):
+                stop = min(width - 1, start + HEAD_POSITIONS)
+                logp = torch.log_softmax(head(hidden[:, start:stop]).float(), dim=-1)
+                picked = logp.gather(-1, ids[:, start + 1:stop + 1, None])[..., 0]
+                where = torch.arange(start, stop, device=self.device)[None, :]
+                lo = torch.tensor([len(seq) - 1 - n for seq, n in batch], device=self.device)[:, None]
+                hi = torch.tensor([len(seq) - 1 for seq, _ in batch], device=self.device)[:, None]
+                total += (picked * ((where >= lo) & (where < hi))).sum(-1).double()
+        return total.tolist()
+
+    def logprobs(self, samples: list[tuple[str, list, str, bool]]) -> tuple[np.ndarray, np.ndarray]:
+        """(summed log-prob of each response, its token count); batches of similar lengths."""
+        encoded = self.encode(samples)
+        sums, counts = np.zeros(len(encoded)), np.array([n for _, n in encoded], dtype=float)
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+        for start in range(0, len(order), self.batch_size):
+            chosen = order[start:start + self.batch_size]
+            sums[chosen] = self._batch_logprobs([encoded[i] for i in chosen])
         return sums, counts
 
 
