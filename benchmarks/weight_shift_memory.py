@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -35,8 +36,8 @@ def shapes(layers: int) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def build(root: Path, layers: int, nodes: int) -> tuple[int, int]:
-    """Writes sft/ and node0..node{nodes-1}/; returns (parameters, bytes of one checkpoint file)."""
+def build(root: Path, layers: int, nodes: int) -> None:
+    """Writes sft/ and node0..node{nodes-1}/."""
     import torch
     from safetensors.torch import save_file
 
@@ -52,7 +53,6 @@ def build(root: Path, layers: int, nodes: int) -> tuple[int, int]:
         (root / f"node{i}").mkdir()
         save_file(node, str(root / f"node{i}/model.safetensors"))
         del node
-    return sum(w.numel() for w in sft.values()), (root / "sft/model.safetensors").stat().st_size
 
 
 def peak_rss_bytes() -> int:
@@ -75,13 +75,32 @@ def child(task: str, root: Path) -> dict:
         out = {k: str(root / "out" / f) for k, f in (("table", "t.csv"), ("density", "d.csv"),
                                                      ("figure", "f.png"), ("settings", "s.json"))}
         run_weight_shift(str(root / "sft"), nodes, settings, out, threads=2)
-    return {"wall_s": time.perf_counter() - started, "peak_rss": peak_rss_bytes(), "settings": settings}
+    return {"wall_s": time.perf_counter() - started, "cpu_s": time.process_time(), "peak_rss": peak_rss_bytes(),
+            "settings": settings}
 
 
 def measure(task: str, root: Path) -> dict:
     out = subprocess.run([sys.executable, __file__, "--child", task, "--root", str(root)], check=True,
                          capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def summary(root: Path, floor: dict, run: dict) -> list[str]:
+    sys.path.insert(0, str(REPO / "src"))
+    from mixmerge.merging.checkpoints import CheckpointReader
+
+    with CheckpointReader(root / "sft") as reader:
+        n_params = sum(math.prod(reader.meta(name)[0]) for name in reader.names)
+    size, mib = (root / "sft/model.safetensors").stat().st_size, 2 ** 20
+    ratio = run["peak_rss"] / size
+    verdict = "met" if ratio <= TARGET else "MISSED"
+    return [f"parameters per checkpoint: {n_params}; checkpoint file: {size / mib:.0f} MiB; nodes: "
+            f"{len(list(root.glob('node*')))}; chunk_elements: {run['settings']['chunk_elements']}",
+            f"interpreter floor (imports only): {floor['peak_rss'] / mib:.0f} MiB = {floor['peak_rss'] / size:.2f} x "
+            "checkpoint",
+            f"weight-shift analysis: {run['wall_s']:.1f} s wall ({run['cpu_s']:.1f} s CPU), peak RSS "
+            f"{run['peak_rss'] / mib:.0f} MiB = {ratio:.2f} x checkpoint (target <= {TARGET:g}x: {verdict}); above "
+            f"the floor: {(run['peak_rss'] - floor['peak_rss']) / size:.2f} x"]
 
 
 def main() -> None:
@@ -99,19 +118,9 @@ def main() -> None:
         root = Path(a.keep or tmp)
         root.mkdir(parents=True, exist_ok=True)
         if not (root / "sft").exists():
-            n_params, size = build(root, a.layers, a.nodes)
-        else:
-            n_params, size = None, (root / "sft/model.safetensors").stat().st_size
+            build(root, a.layers, a.nodes)
         floor, run = measure("idle", root), measure("analysis", root)
-        mib = 2 ** 20
-        print(f"parameters per checkpoint: {n_params}; checkpoint file: {size / mib:.0f} MiB; nodes: {a.nodes}; "
-              f"chunk_elements: {run['settings']['chunk_elements']}")
-        print(f"interpreter floor (imports only): {floor['peak_rss'] / mib:.0f} MiB = "
-              f"{floor['peak_rss'] / size:.2f} x checkpoint")
-        ratio = run["peak_rss"] / size
-        print(f"weight-shift analysis: {run['wall_s']:.1f} s wall, peak RSS {run['peak_rss'] / mib:.0f} MiB = "
-              f"{ratio:.2f} x checkpoint (target <= {TARGET:g}x: {'met' if ratio <= TARGET else 'MISSED'}); "
-              f"above the floor: {(run['peak_rss'] - floor['peak_rss']) / size:.2f} x")
+        print("\n".join(summary(root, floor, run)))
 
 
 if __name__ == "__main__":

@@ -10,10 +10,11 @@ much those sets overlap, and whether the shifts point the same way.
 - Direction: the cosine of the shift vectors ``Δ = w - w_SFT`` after a seeded random projection to ``dim``
   coordinates, over the whole model and over the pair's jointly changed coordinates, for each projection seed.
   The projection is a sign-hashing sketch: a seeded permutation deals the weights of each chunk into ``dim``
-  equal blocks (one permutation per seed, the same for every chunk), each weight with its own random sign; an output coordinate sums its block and is divided by the square
-  root of how many weights it received, so the projection's rows are orthonormal (disjoint supports) and it
-  costs O(d) per node (the joint projections of all N^2 pairs: O(d N^2) multiply-adds in one batched matrix
-  product per chunk). The exact cosines (no projection) sit beside it.
+  equal blocks (one permutation per seed, the same for every chunk), each weight with its own random sign; an
+  output coordinate sums its block and is divided by the square root of how many weights it received, so the
+  projection's rows are orthonormal (disjoint supports) and it costs O(d) per node (the joint projections of
+  all N^2 pairs: O(d N^2) multiply-adds in one batched matrix product per chunk). The exact cosines (no
+  projection) sit beside it.
 
 Checkpoints are streamed: one flat range of one tensor of every node at a time (pread, no mmap), so memory
 holds a chunk per node, never a model.

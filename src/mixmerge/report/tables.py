@@ -150,6 +150,15 @@ def write_figures(r: dict, out_dir: Path) -> str:
     return axis
 
 
+def analysis_markdown(kind: str, payload, caption: str, out_dir: Path) -> str:
+    """One analysis item in report.md: a table, a figure linked relative to the report, or a sentence."""
+    if kind == "table":
+        return to_markdown(payload, caption)
+    if kind == "figure":
+        return f"![{caption}]({os.path.relpath(payload, out_dir)})"
+    return payload
+
+
 def write_pages(r: dict, md: dict[str, str], cost_axis: str, out_dir: Path) -> None:
     """report.md (the Markdown tables) and report.html (tables and figures, each with its caption)."""
     intro = captions.intro(r)
@@ -158,8 +167,7 @@ def write_pages(r: dict, md: dict[str, str], cost_axis: str, out_dir: Path) -> N
          "", md["comparisons"], md["pass_at_k"], md["merge_table"], md["transfer_matrix"],
          to_markdown(r["merge_records"].set_index("node"), captions.MERGE_RECORDS), md["seeds"],
          md["compute_table"], md["cost"], "## Mechanism analyses", "",
-         *(to_markdown(payload, caption) if kind == "table" else f"![{caption}]({os.path.relpath(payload, out_dir)})" if kind == "figure"
-           else payload for kind, payload, caption in r["analyses"])]))
+         *(analysis_markdown(kind, payload, caption, out_dir) for kind, payload, caption in r["analyses"])]))
     page = Page("mixmerge report: mix or merge?")
     page.paragraph(intro)
     for section, items in captions.sections(r, cost_axis, FAMILIES):
