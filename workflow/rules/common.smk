@@ -96,7 +96,7 @@ wildcard_constraints:
     node="|".join(n.replace(".", r"\.") for n in NODES),
     benchmark="|".join(BENCHMARKS),
     merge="|".join((m + t).replace(".", r"\.") for m in MERGES for t in TAGS),
-    opd="|".join(("opd" + t).replace(".", r"\.") for t in TAGS),
+    opd="|".join(f"opd{t}".replace(".", r"\.") for t in TAGS),
 
 
 def as_json(obj):
