@@ -114,29 +114,31 @@ def test_paper_dag_renders_every_cell_fast(workflow_copy):
     text, seconds = dry_run(workflow_copy, "--configfile", "config/paper.yaml")
     assert seconds < 10, f"dry run took {seconds:.1f} s"
     merges = [f"merge-{m}" for m in expand_merges(PAPER["merges"])]
-    nodes = ["base", "sft", "rl-math", "rl-code", "rl-science", "rl-instruct", "rl-mixed", *merges]
+    nodes = ["base", "sft", "rl-math", "rl-code", "rl-science", "rl-instruct", "rl-mixed", "opd", *merges]
     for node in nodes:
         for bench in STUDY_BENCHMARKS:
             assert f"results/eval/{node}/{bench}.json" in text
-    for node in ["rl-math", "rl-code", "rl-science", "rl-instruct", "rl-mixed", *merges]:
+    for node in ["rl-math", "rl-code", "rl-science", "rl-instruct", "rl-mixed", "opd", *merges]:
         assert f"results/models/{node}" in text
     for bench in STUDY_BENCHMARKS:
         assert f"results/data/bench/{bench}.parquet" in text
     counts = job_counts(text)
-    assert counts == {"rl_blend": 1, "bench_prep": 9, "grpo": 5, "merge": len(merges),
+    assert counts == {"rl_blend": 1, "bench_prep": 9, "grpo": 5, "opd": 1, "merge": len(merges),
                       "evaluate": len(nodes) * len(STUDY_BENCHMARKS), "report": 1, "all": 1,
-                      "total": 17 + len(merges) + len(nodes) * len(STUDY_BENCHMARKS)}
+                      "total": 18 + len(merges) + len(nodes) * len(STUDY_BENCHMARKS)}
     resources = re.findall(r"rule (\w+):.*?resources: ([^\n]*)", text, re.DOTALL)
     gpus = {rule: res for rule, res in resources}
     assert "gpu=8" in gpus["grpo"] and "gpu=1" in gpus["evaluate"] and "gpu=0" in gpus["merge"]
+    assert f"gpu={PAPER['gpus']['opd']}" in gpus["opd"]
 
 
 def test_tiny_dag_has_every_node_and_cell(workflow_copy):
     tiny = yaml.safe_load((workflow_copy / "config/config.yaml").read_text())
-    nodes = 2 + len(tiny["domains"]) + 1 + len(tiny["merges"])
+    nodes = 2 + len(tiny["domains"]) + 1 + 1 + len(tiny["merges"])
     text, _ = dry_run(workflow_copy)
-    # base, 4 data preps, sft, 5 GRPO runs, merges, every node x benchmark, report, all
-    assert job_counts(text)["total"] == 1 + 4 + 1 + 5 + len(tiny["merges"]) + nodes * len(tiny["benchmarks"]) + 2
+    # base, 4 data preps, sft, 5 GRPO runs, opd, merges, every node x benchmark, report, all
+    jobs = 1 + 4 + 1 + 5 + 1 + len(tiny["merges"]) + nodes * len(tiny["benchmarks"]) + 2
+    assert job_counts(text)["total"] == jobs
 
 
 def test_real_data_rules_run_on_fixtures(tmp_path, workflow_copy):
@@ -171,3 +173,14 @@ def test_real_data_rules_run_on_fixtures(tmp_path, workflow_copy):
     assert json.loads((workflow_copy / "results/data/bench/aime24.card.json").read_text())["rows"] == 2
     sft = json.loads((workflow_copy / "results/data/sft/train.card.json").read_text())
     assert sft["rows_per_source"] == {"math": 2, "code": 2, "chat": 2}
+
+
+def test_opd_matches_study():
+    # study.md section 2.4: MT-OPD
+    opd = PAPER["opd"]
+    assert (opd["loss"], opd["epsilon"], opd["prompts_per_step"], opd["samples_per_prompt"], opd["steps"]) == \
+        ("study", 0.2, 256, 4, 200)
+    trl = opd["trl"]
+    assert (trl["learning_rate"], trl["lr_scheduler_type"], trl["weight_decay"], trl["adam_beta1"],
+            trl["adam_beta2"]) == (1e-6, "constant", 0.1, 0.9, 0.98)
+    assert (trl["max_completion_length"], trl["temperature"], trl["top_p"], trl["top_k"]) == (16384, 1.0, 1.0, 0)

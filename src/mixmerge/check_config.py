@@ -57,10 +57,11 @@ def _opd_line(config: dict, scratch: str) -> str:
 
     opd, world = config["opd"], max(config["gpus"]["opd"], 1)
     args = _build("opd.trl", lambda: opd_args(opd, seed=config["seed"], checkpoint_dir=scratch, world=world))
-    return (f"opd: DistillationConfig ok, loss {opd['loss']}, teachers {', '.join(f'rl-{d}' for d in config['domains'])}"
-            f"; {opd['prompts_per_step']} prompts x {opd['samples_per_prompt']} samples per step over {world} "
-            f"process(es): {args.per_device_train_batch_size} per device per micro-batch x "
-            f"{args.gradient_accumulation_steps} accumulation, {opd['steps']} steps")
+    teachers = ", ".join(f"rl-{d}" for d in config["domains"])
+    return (f"opd: DistillationConfig ok, loss {opd['loss']}, teachers {teachers}; {opd['prompts_per_step']} "
+            f"prompts x {opd['samples_per_prompt']} samples per step over {world} process(es): "
+            f"{args.per_device_train_batch_size} per device per micro-batch x {args.gradient_accumulation_steps} "
+            f"accumulation, {opd['steps']} steps")
 
 
 def check(config: dict, check_paths: bool = True) -> list[str]:

@@ -21,8 +21,8 @@ COMPARISONS = ("Paired comparisons: a minus b on the same items, in points; Δ s
 PASS = ("Unbiased pass@k' (strict) in %, for every k' <= k: the mean over items of 1 - C(k-c, k')/C(k, k') with c of "
         "the k samples correct; the mean over seeds")
 SEEDS = "Every training seed's avg@k (fractions): the replicas that the tables average"
-COST = ("Cost of each final model: its own GPU-hours and those of its parents (SFT; for a merge or opd also the experts "
-        "it merges or distils), wall hours alike, the mean over seeds, beside its Avg. strict avg@k and CI")
+COST = ("Cost of each final model: its own GPU-hours and those of its parents (SFT; for a merge or opd also the "
+        "experts it merges or distils), wall hours alike, the mean over seeds, beside its Avg. strict avg@k and CI")
 MERGE_RECORDS = ("Merge nodes: family (mergekit = stock mergekit method; study = the study's exact semantics), "
                  "parameters, notes")
 COMPUTE = ("Compute per node: wall seconds measured by the training process summed over every attempt (a resumed "

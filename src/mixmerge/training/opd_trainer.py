@@ -87,7 +87,8 @@ class MultiTeacherDistillationTrainer(DistillationTrainer):
         student_head = unwrapped_student.get_output_embeddings()
         route = inputs["teacher_index"]
         groups = rows_by_teacher(route)
-        teachers = {t: self._teacher_hidden(t, input_ids[rows], attention_mask[rows], keep) for t, rows in groups.items()}
+        teachers = {t: self._teacher_hidden(t, input_ids[rows], attention_mask[rows], keep)
+                    for t, rows in groups.items()}
         study = self.loss_mode == "study"
         kl_loss, entropy, tokens = student_hidden.new_zeros(()), student_hidden.new_zeros(()), 0
         for t, rows in groups.items():
