@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from mixmerge.training.opd_loss import full_reverse_kl, route_rows, study_loss, token_logps
+from mixmerge.training.opd_loss import full_reverse_kl, head_token_logps, route_rows, study_loss, token_logps
 
 
 def test_two_token_toy_equals_hand_computed_ppo_clip():
@@ -84,3 +84,16 @@ def test_full_reverse_kl_is_trl_beta_one_divergence():
     log_t = torch.log_softmax(teacher_head(ht), -1)
     by_hand = (log_s.exp() * (log_s - log_t)).sum(-1)[mask.bool()].mean()
     assert int(n) == 4 and kl.item() == pytest.approx(by_hand.item(), rel=1e-5)
+
+
+def test_chunked_head_logps_equal_the_full_logits_and_their_gradient():
+    torch.manual_seed(1)
+    head = torch.nn.Linear(8, 11)
+    hidden = torch.randn(2, 3, 8, requires_grad=True)
+    tokens = torch.randint(0, 11, (2, 3))
+    chunked = head_token_logps(hidden, head, tokens, temperature=0.7, chunk_size=4)
+    full = token_logps(head(hidden), tokens, temperature=0.7)
+    assert torch.allclose(chunked, full, atol=1e-5)
+    (grad_chunked,) = torch.autograd.grad(chunked.sum(), hidden)
+    (grad_full,) = torch.autograd.grad(full.sum(), hidden)
+    assert torch.allclose(grad_chunked, grad_full, atol=1e-5)

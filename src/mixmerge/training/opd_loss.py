@@ -25,6 +25,19 @@ def token_logps(logits: torch.Tensor, tokens: torch.Tensor, temperature: float =
     return logps.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
 
 
+def head_token_logps(hidden: torch.Tensor, head: torch.nn.Module, tokens: torch.Tensor, temperature: float = 1.0,
+                     chunk_size: int = 4096) -> torch.Tensor:
+    """``token_logps(head(hidden), tokens)`` without the (B, K, V) logits: TRL's chunked log-prob kernel projects
+    ``chunk_size`` vocabulary columns at a time (and recomputes them in the backward), which keeps the study loss
+    within memory at 16k response tokens and a 150k vocabulary."""
+    from trl.kernels.chunked_logprob import ChunkedLogProbFunction
+
+    flat = hidden.reshape(-1, hidden.size(-1))
+    logps = ChunkedLogProbFunction.apply(flat, head.weight, head.bias, tokens.reshape(-1), temperature, chunk_size,
+                                         None, 1.0, ())[0]
+    return logps.view(tokens.shape)
+
+
 def rows_by_teacher(route: torch.Tensor) -> dict[int, torch.Tensor]:
     """{teacher index: the row indices routed to it}, for the teachers that have rows, in index order."""
     return {int(t): (route == t).nonzero(as_tuple=True)[0] for t in torch.unique(route).tolist()}

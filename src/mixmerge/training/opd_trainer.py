@@ -17,8 +17,8 @@ import torch
 from trl import DistillationTrainer
 from trl.trainer.utils import RepeatSampler
 
-from mixmerge.training.opd_loss import LOSS_MODES, full_reverse_kl, route_rows, rows_by_teacher, study_loss, \
-    token_logps
+from mixmerge.training.opd_loss import LOSS_MODES, full_reverse_kl, head_token_logps, route_rows, rows_by_teacher, \
+    study_loss
 
 STATS = ("kl_sum", "tokens", "rows", "advantage_sum")
 
@@ -100,9 +100,10 @@ class MultiTeacherDistillationTrainer(DistillationTrainer):
             entropy, tokens = entropy + entropy_sum.detach(), tokens + n
             self._record(t, kl.detach() * n, n, len(rows))
         if study:
-            logps = token_logps(student_head(student_hidden), completion_ids, self.temperature)
-            teacher_logps = route_rows(route, lambda t, rows: token_logps(
-                teachers[t][1](teachers[t][0]), completion_ids[rows], self.temperature))
+            logps = head_token_logps(student_hidden, student_head, completion_ids, self.temperature)
+            with torch.no_grad():
+                teacher_logps = route_rows(route, lambda t, rows: head_token_logps(
+                    teachers[t][0], teachers[t][1], completion_ids[rows], self.temperature))
             samples = inputs["num_samples_in_batch"] / self.accelerator.num_processes
             loss, advantage = study_loss(logps, logps.detach(), teacher_logps, mask, self.epsilon, samples)
             for t, rows in groups.items():
