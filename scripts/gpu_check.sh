@@ -44,7 +44,7 @@ WORK=${GPU_CHECK_DIR:-$(mktemp -d -t mixmerge-gpu-check.XXXXXX)}
 mkdir -p "$WORK"
 cat > "$WORK/gpu.yaml" <<'EOF'
 gpus: {sft: 1, grpo: 1, opd: 1, merge: 0, eval: 1}
-grpo: {use_vllm: false}
+grpo: {trl: {use_vllm: false}}
 opd: {trl: {use_vllm: false}}
 eval: {backend: hf}
 EOF
