@@ -2,7 +2,8 @@
 # GPU check: run the CI-sized grid (tests/ci_config.yaml) on CUDA with the HF generate backend, in a scratch
 # directory, and print where the time went. Each GPU job costs about 16 s (interpreter, imports, CUDA start),
 # and on one GPU they run one at a time: measured on an H200, the whole grid (91 jobs) needs about 25 minutes.
-# --quick runs one path through every stage (base, data, SFT, the 5 GRPO runs, one study-exact merge, 2 evals).
+# --quick runs one path through every stage (base, data, SFT, the 5 GRPO runs, opd (2 distillation steps on CUDA),
+# one study-exact merge, 2 evals).
 #
 #   scripts/gpu_check.sh            # needs an environment with CUDA torch: pip install -e ".[gpu]"
 #   scripts/gpu_check.sh --quick    # every stage once: about 3 minutes on one GPU
@@ -25,7 +26,8 @@ for arg in "$@"; do
 done
 BUDGET=${GPU_CHECK_BUDGET_S:-$([ "$QUICK" = 1 ] && echo 300 || echo 1800)}
 TARGETS=()
-[ "$QUICK" = 1 ] && TARGETS=(results/eval/rl-mixed/math.json results/eval/merge-ties-study/instruct.json)
+[ "$QUICK" = 1 ] && TARGETS=(results/eval/rl-mixed/math.json results/eval/merge-ties-study/instruct.json
+                             results/models/opd)
 [ -f "$CI_CONFIG" ] || { echo "gpu_check: $CI_CONFIG not found" >&2; exit 2; }
 export PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}"
 
@@ -41,8 +43,9 @@ fi
 WORK=${GPU_CHECK_DIR:-$(mktemp -d -t mixmerge-gpu-check.XXXXXX)}
 mkdir -p "$WORK"
 cat > "$WORK/gpu.yaml" <<'EOF'
-gpus: {sft: 1, grpo: 1, merge: 0, eval: 1}
-grpo: {use_vllm: false}
+gpus: {sft: 1, grpo: 1, opd: 1, merge: 0, eval: 1}
+grpo: {trl: {use_vllm: false}}
+opd: {trl: {use_vllm: false}}
 eval: {backend: hf}
 EOF
 # A --configfile replaces config/config.yaml, so write one complete file: default + CI sizes + GPU settings.
@@ -56,6 +59,8 @@ if [ "$DRY" = 1 ]; then
   "${SNAKE[@]}" -n -p > "$WORK/dry_run.txt"
   grep -q -- "mixmerge.compute.launch --gpus 1 --job grpo" "$WORK/dry_run.txt" \
     || { echo "gpu_check: GRPO jobs are not launched on 1 GPU" >&2; exit 1; }
+  grep -q -- "mixmerge.compute.launch --gpus 1 --job opd" "$WORK/dry_run.txt" \
+    || { echo "gpu_check: the opd job is not launched on 1 GPU" >&2; exit 1; }
   grep -c "^rule " "$WORK/dry_run.txt" | sed 's/^/gpu_check: dry run OK, jobs: /'
   exit 0
 fi
@@ -80,7 +85,7 @@ print(jobs.groupby("stage")["wall_s"].agg(["count", "sum", "max"]).round(1).to_s
 devices = set()
 for log in (work / "logs").rglob("*.log"):
     m = re.search(r"\[launch\] job '(\w+)': CUDA_VISIBLE_DEVICES=([^ ]*)", log.read_text(errors="replace"))
-    if m and m.group(1) in ("sft", "grpo", "eval"):
+    if m and m.group(1) in ("sft", "grpo", "opd", "eval"):
         devices.add(m.group(2))
 backends = {json.loads(p.read_text())["backend"] for p in (work / "results/eval").glob("*/*.json")}
 report = work / "results/report/compute_table.md"
@@ -88,7 +93,7 @@ print(f"devices used by GPU jobs: {sorted(devices)}; eval backends: {sorted(back
 print(report.read_text().splitlines()[-1] if report.exists() else "no report")
 stages = set(jobs["stage"]) if len(jobs) else set()
 ok = (elapsed <= budget and devices and "" not in devices and backends == {"hf"}
-      and {"sft", "grpo", "merge", "eval"} <= stages and (quick or report.exists()))
+      and {"sft", "grpo", "opd", "merge", "eval"} <= stages and (quick or report.exists()))
 print(f"gpu_check: total {elapsed} s (budget {budget} s): {'PASS' if ok else 'FAIL'}")
 sys.exit(0 if ok else 1)
 EOF

@@ -19,7 +19,7 @@ SPEC = {
 }
 # Strict success probability per model and benchmark; lenient adds FORMAT_GAP (right answer, wrong format).
 STRICT = {"base": 0.02, "sft": 0.3, "rl-math": {"math": 0.7, "code": 0.3}, "rl-code": {"math": 0.3, "code": 0.75},
-          "rl-mixed": 0.65, "merge-ties": 0.55, "merge-average": 0.4}
+          "rl-mixed": 0.65, "opd": 0.6, "merge-ties": 0.55, "merge-average": 0.4}
 FORMAT_GAP = {"sft": 0.3}
 
 
@@ -86,7 +86,7 @@ def make(root: Path, spec: dict = SPEC, n: int = 40, k: int = 4, seed: int = 0, 
         write_bench(root / grid.benchmark_file(node), wall)
         if not node.startswith("merge-"):
             write_card(root, node, wall)
-            if node != "sft" and events:
+            if node.startswith("rl-") and events:
                 name = the_grid.split(node)[0]
                 write_events(root, node, list(the_grid.domains) if name == "rl-mixed" else [name[3:]])
         else:

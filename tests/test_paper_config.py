@@ -118,19 +118,22 @@ def test_paper_dag_renders_every_cell_fast(workflow_copy):
     merges = [f"merge-{m}" for m in expand_merges(PAPER["merges"])]
     cells = Grid.from_config(PAPER).cells()   # a merge of named experts: on their domains' benchmarks only
     assert {b for _, b in cells} == set(STUDY_BENCHMARKS)
+    assert {n for n, _ in cells} >= {"opd", "rl-mixed"}
     for node, bench in cells:
         assert f"results/eval/{node}/{bench}.json" in text
-    for node in ["rl-math", "rl-code", "rl-science", "rl-instruct", "rl-mixed", *merges]:
+    for node in ["rl-math", "rl-code", "rl-science", "rl-instruct", "rl-mixed", "opd", *merges]:
         assert f"results/models/{node}" in text
     for bench in STUDY_BENCHMARKS:
         assert f"results/data/bench/{bench}.parquet" in text
     counts = job_counts(text)
     analyses = dict.fromkeys(grid.ANALYSES, 1)
-    assert counts == {"rl_blend": 1, "bench_prep": 9, "grpo": 5, "merge": len(merges), "evaluate": len(cells),
-                      **analyses, "report": 1, "all": 1, "total": 17 + len(analyses) + len(merges) + len(cells)}
+    assert counts == {"rl_blend": 1, "bench_prep": 9, "grpo": 5, "opd": 1, "merge": len(merges),
+                      "evaluate": len(cells), **analyses, "report": 1, "all": 1,
+                      "total": 18 + len(analyses) + len(merges) + len(cells)}
     resources = re.findall(r"rule (\w+):.*?resources: ([^\n]*)", text, re.DOTALL)
     gpus = {rule: res for rule, res in resources}
     assert "gpu=8" in gpus["grpo"] and "gpu=1" in gpus["evaluate"] and "gpu=0" in gpus["merge"]
+    assert f"gpu={PAPER['gpus']['opd']}" in gpus["opd"]
     for name in analyses:
         assert f"results/analysis/{name}/table.csv" in text and f"results/analysis/{name}/figure.png" in text
     assert "gpu=1" in gpus["kl_neighbourhood"] and "gpu=1" in gpus["self_verification"]   # they run the models
@@ -140,11 +143,11 @@ def test_paper_dag_renders_every_cell_fast(workflow_copy):
 def test_tiny_dag_has_every_node_and_cell(workflow_copy):
     tiny = yaml.safe_load((workflow_copy / "config/config.yaml").read_text())
     cells = Grid.from_config(tiny).cells()
-    assert len({n for n, _ in cells}) == 2 + len(tiny["domains"]) + 1 + len(tiny["merges"])
+    assert len({n for n, _ in cells}) == 2 + len(tiny["domains"]) + 1 + 1 + len(tiny["merges"])   # with opd
     text, _ = dry_run(workflow_copy)
-    # base, 4 data preps, sft, 5 GRPO runs, merges, every cell, 5 analyses, report, all
+    # base, 4 data preps, sft, 5 GRPO runs, opd, merges, every cell, 5 analyses, report, all
     counts = job_counts(text)
-    assert counts["total"] == 1 + 4 + 1 + 5 + len(tiny["merges"]) + len(cells) + len(grid.ANALYSES) + 2
+    assert counts["total"] == 1 + 4 + 1 + 5 + 1 + len(tiny["merges"]) + len(cells) + len(grid.ANALYSES) + 2
     assert all(counts[name] == 1 for name in grid.ANALYSES)
     assert any(n.startswith("merge-") and len(Grid.from_config(tiny).domains_of(n)) == 2 for n, _ in cells)
 
@@ -181,3 +184,14 @@ def test_real_data_rules_run_on_fixtures(tmp_path, workflow_copy):
     assert json.loads((workflow_copy / "results/data/bench/aime24.card.json").read_text())["rows"] == 2
     sft = json.loads((workflow_copy / "results/data/sft/train.card.json").read_text())
     assert sft["rows_per_source"] == {"math": 2, "code": 2, "chat": 2}
+
+
+def test_opd_matches_study():
+    # study.md section 2.4: MT-OPD
+    opd = PAPER["opd"]
+    assert (opd["loss"], opd["epsilon"], opd["prompts_per_step"], opd["samples_per_prompt"], opd["steps"]) == \
+        ("study", 0.2, 256, 4, 200)
+    trl = opd["trl"]
+    assert (trl["learning_rate"], trl["lr_scheduler_type"], trl["weight_decay"], trl["adam_beta1"],
+            trl["adam_beta2"]) == (1e-6, "constant", 0.1, 0.9, 0.98)
+    assert (trl["max_completion_length"], trl["temperature"], trl["top_p"], trl["top_k"]) == (16384, 1.0, 1.0, 0)

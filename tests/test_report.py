@@ -69,8 +69,10 @@ def test_main_table_has_cis_and_ses(one_seed):
 
 def test_comparisons_are_paired_and_holm_corrected(one_seed):
     comps = pd.read_csv(one_seed / "report/comparisons.csv")
-    assert set(comps["family"]) == {"rl_vs_sft", "merge_vs_sft", "mixed_vs_merge", "merge_vs_best_expert"}
-    assert set(comps[comps["family"] == "mixed_vs_merge"]["b"]) == {"merge-ties", "merge-average"}
+    assert set(comps["family"]) == {"rl_vs_sft", "opd_vs_sft", "merge_vs_sft", "mixed_vs_merge",
+                                    "merge_vs_best_expert"}
+    assert set(comps[comps["family"] == "mixed_vs_merge"]["b"]) == {"merge-ties", "merge-average", "opd"}
+    assert set(comps[comps["family"] == "opd_vs_sft"]["a"]) == {"opd"}
     best = comps[comps["family"] == "merge_vs_best_expert"].set_index(["a", "benchmark"])
     main = pd.read_csv(one_seed / "report/main_table.csv", index_col=0)
     assert best.loc[("merge-ties", "math"), "b"] == "rl-math" and best.loc[("merge-ties", "code"), "b"] == "rl-code"

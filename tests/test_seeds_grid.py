@@ -1,5 +1,5 @@
 """Seeds as a grid axis: node ids and parents (mixmerge.grid), and the DAG a two-seed config plans (a dry run in a
-workflow copy); the tiny default (one seed) plans the same 99 jobs as without the key."""
+workflow copy); the tiny default (one seed) plans the same 104 jobs as without the key."""
 import re
 
 import pytest
@@ -15,19 +15,20 @@ SPEC = {"domains": ["math", "code"], "merges": {"ties": {"method": "ties_study"}
 def test_one_seed_keeps_the_plain_ids():
     the_grid = Grid.from_config(SPEC)
     assert the_grid.seeds == (0,)
-    assert the_grid.nodes == ["base", "sft", "rl-math", "rl-code", "rl-mixed", "merge-ties"]
+    assert the_grid.nodes == ["base", "sft", "rl-math", "rl-code", "rl-mixed", "opd", "merge-ties"]
     assert Grid.from_config({**SPEC, "seed": 3}).seeds == (3,)
 
 
 def test_seed_replicas_ids_split_and_parents():
     the_grid = Grid.from_config({**SPEC, "seeds": [0, 1, 2]})
-    assert the_grid.nodes == ["base", "sft", "rl-math", "rl-code", "rl-mixed", "merge-ties",
-                              "rl-math.s1", "rl-code.s1", "rl-mixed.s1", "merge-ties.s1",
-                              "rl-math.s2", "rl-code.s2", "rl-mixed.s2", "merge-ties.s2"]
+    assert the_grid.nodes == ["base", "sft", "rl-math", "rl-code", "rl-mixed", "opd", "merge-ties",
+                              "rl-math.s1", "rl-code.s1", "rl-mixed.s1", "opd.s1", "merge-ties.s1",
+                              "rl-math.s2", "rl-code.s2", "rl-mixed.s2", "opd.s2", "merge-ties.s2"]
     assert the_grid.split("rl-mixed.s2") == ("rl-mixed", 2) and the_grid.split("sft") == ("sft", 0)
     assert the_grid.parents("merge-ties.s1") == ["sft", "rl-math.s1", "rl-code.s1"]
     assert the_grid.parents("rl-math.s2") == ["sft"] and the_grid.parents("sft") == []
-    assert len(the_grid.cells()) == 14 * 2
+    assert the_grid.parents("opd.s2") == ["sft", "rl-math.s2", "rl-code.s2"]
+    assert len(the_grid.cells()) == 17 * 2
 
 
 def test_a_merge_named_like_a_replica_is_an_error():
@@ -44,7 +45,7 @@ def job_counts(text: str) -> dict:
 
 def test_two_seeds_plan_the_replicated_nodes(workflow_copy):
     default = run_snakemake(workflow_copy, "-n", "--cores", "2", timeout=300)
-    assert job_counts(default.stdout + default.stderr)["total"] == 99
+    assert job_counts(default.stdout + default.stderr)["total"] == 104
     config = yaml.safe_load((workflow_copy / "config/config.yaml").read_text())
     assert config["seeds"] == [0]
     config["seeds"] = [0, 1]
@@ -54,10 +55,12 @@ def test_two_seeds_plan_the_replicated_nodes(workflow_copy):
     counts = job_counts(text)
     merges = len(config["merges"])
     cells = len(Grid.from_config(config).cells())   # the pairwise merge: its two domains' benchmarks only
-    assert cells == (2 + 2 * (len(config["domains"]) + merges)) * 4 + 2 * 2
-    assert counts == {"base_model": 1, "data_prep": 4, "sft": 1, "grpo": 10, "merge": 2 * merges,
+    assert cells == (2 + 2 * (len(config["domains"]) + 2 + merges)) * 4 + 2 * 2
+    assert counts == {"base_model": 1, "data_prep": 4, "sft": 1, "grpo": 10, "opd": 2, "merge": 2 * merges,
                       "evaluate": cells, **dict.fromkeys(ANALYSES, 1), "report": 1, "all": 1,
-                      "total": 18 + len(ANALYSES) + 2 * merges + cells}
+                      "total": 20 + len(ANALYSES) + 2 * merges + cells}
+    teachers = " ".join(f"{d}=results/models/rl-{d}.s1" for d in config["domains"])
+    assert re.search(rf"opd --node opd\.s1 .*--teachers {re.escape(teachers)} .*--seed 1 ", text)
     assert re.search(r"grpo --node rl-math\.s1 .*--seed 1 .*--tensorboard logs/tensorboard/rl-math\.s1 ", text)
     assert re.search(r"grpo --node rl-math .*--seed 0 .*--tensorboard logs/tensorboard/rl-math ", text)
     experts = " ".join(f"results/models/rl-{d}.s1" for d in config["domains"])

@@ -9,7 +9,8 @@ import yaml
 
 from mixmerge.check_config import check, load_layers
 from mixmerge.config import ConfigError
-from mixmerge.training.trainer_args import check_fields, grpo_args, grpo_batch_plan, sft_args, TrainerFieldError
+from mixmerge.training.trainer_args import check_fields, grpo_args, grpo_batch_plan, opd_args, sft_args, \
+    TrainerFieldError
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = yaml.safe_load((REPO / "config/config.yaml").read_text())
@@ -25,7 +26,9 @@ def test_every_trl_field_reaches_the_trainer_config_unchanged(config, tmp_path):
     grpo = {k: v for k, v in config["grpo"].items() if k != "steps"}
     grpo["trl"] = {**grpo["trl"], "bf16": False}  # no GPU here: TrainingArguments refuses bf16 on CPU
     sft = {**config["sft"], "trl": {**config["sft"]["trl"], "bf16": False}}
-    built = [(grpo_args(grpo, steps=3, seed=1, checkpoint_dir=str(tmp_path), world=max(config["gpus"]["grpo"], 1)),
+    opd = {**config["opd"], "trl": {**config["opd"]["trl"], "bf16": False}}
+    built = [(opd_args(opd, seed=1, checkpoint_dir=str(tmp_path), world=max(config["gpus"]["opd"], 1)), opd["trl"]),
+             (grpo_args(grpo, steps=3, seed=1, checkpoint_dir=str(tmp_path), world=max(config["gpus"]["grpo"], 1)),
               grpo["trl"]),
              (sft_args(sft, seed=1, checkpoint_dir=str(tmp_path), chats=False, use_cpu=True), sft["trl"])]
     for args, block in built:
@@ -37,6 +40,14 @@ def test_study_batch_plan_is_one_rollout_per_step():
     plan = grpo_batch_plan(PAPER["grpo"], world=PAPER["gpus"]["grpo"])
     assert plan["completions_per_step"] == 128 * 16
     assert plan["per_device_train_batch_size"] * PAPER["gpus"]["grpo"] * plan["gradient_accumulation_steps"] == 2048
+
+
+def test_study_opd_batch_is_256_prompts_times_4_per_step(tmp_path):
+    opd = {**PAPER["opd"], "trl": {**PAPER["opd"]["trl"], "bf16": False}}
+    world = PAPER["gpus"]["opd"]
+    args = opd_args(opd, seed=0, checkpoint_dir=str(tmp_path), world=world)
+    assert args.per_device_train_batch_size * world * args.gradient_accumulation_steps == 256 * 4
+    assert args.max_steps == 200 and args.beta == 1.0 and args.remove_unused_columns is False
 
 
 def test_a_batch_that_does_not_split_is_an_error():
@@ -55,6 +66,8 @@ def test_colocated_tensor_parallel_must_divide_the_processes(tmp_path):
     ("sft", "warmup_ratio", "sft.trl.warmup_ratio': SFTConfig has no such field"),
     ("grpo", "lerning_rate", "grpo.trl.lerning_rate': GRPOConfig has no such field"),
     ("grpo", "output_dir", "grpo.trl.output_dir': set by mixmerge"),
+    ("opd", "lerning_rate", "opd.trl.lerning_rate': DistillationConfig has no such field"),
+    ("opd", "beta", "opd.trl.beta': set by mixmerge"),
 ])
 def test_unknown_or_owned_fields_are_named(kind, field, message):
     with pytest.raises(TrainerFieldError, match=message):
@@ -79,6 +92,8 @@ def broken(path: Path, edit) -> Path:
 @pytest.mark.parametrize("edit,key", [
     (lambda c: c["sft"]["trl"].update(warmup_ratio=0.1), "sft.trl.warmup_ratio"),
     (lambda c: c["grpo"]["trl"].update(max_completion_lenght=10), "grpo.trl.max_completion_lenght"),
+    (lambda c: c["opd"]["trl"].update(teacher_model_name_or_path="x"), "opd.trl.teacher_model_name_or_path"),
+    (lambda c: c["opd"].update(loss="forward_kl"), "opd.loss"),
     (lambda c: c["merges"]["ties"]["params"].update(densty=0.5), "densty"),
     (lambda c: c["benchmarks"]["aime24"].update(k=0), "benchmarks.aime24.k"),
 ])
@@ -93,6 +108,7 @@ def test_check_config_command_on_the_shipped_configs_and_a_bad_copy(tmp_path):
     ok = run("config/paper.yaml", "--no-paths")  # its hand-made RL blend file is not on this machine
     assert ok.returncode == 0, ok.stderr
     assert "2048 completions per step" in ok.stdout
+    assert "opd: DistillationConfig ok, loss study" in ok.stdout and "256 prompts x 4 samples" in ok.stdout
     missing = run("config/paper.yaml")
     assert missing.returncode == 1 and "data.rl_blend.source.path" in missing.stderr
     bad = run(str(broken(tmp_path / "bad.yaml", lambda c: c["sft"]["trl"].update(warmup_ratio=0.1))))

@@ -46,11 +46,24 @@ def _without_gpu_only(config: dict, lines: list[str]) -> dict:
     if torch.cuda.is_available():
         return config
     out = dict(config)
-    for kind in ("sft", "grpo"):
+    for kind in ("sft", "grpo", "opd"):
         if config[kind]["trl"].get("bf16"):
             out[kind] = {**config[kind], "trl": {**config[kind]["trl"], "bf16": False}}
             lines.append(f"{kind}: bf16 checked by name only (no GPU on this machine)")
     return out
+
+
+def _opd_line(config: dict, scratch: str) -> str:
+    """Build the distillation config (TRL DistillationConfig) of the opd node; its plan as one line."""
+    from mixmerge.training.trainer_args import opd_args
+
+    opd, world = config["opd"], max(config["gpus"]["opd"], 1)
+    args = _build("opd.trl", lambda: opd_args(opd, seed=config["seed"], checkpoint_dir=scratch, world=world))
+    teachers = ", ".join(f"rl-{d}" for d in config["domains"])
+    return (f"opd: DistillationConfig ok, loss {opd['loss']}, teachers {teachers}; {opd['prompts_per_step']} "
+            f"prompts x {opd['samples_per_prompt']} samples per step over {world} process(es): "
+            f"{args.per_device_train_batch_size} per device per micro-batch x {args.gradient_accumulation_steps} "
+            f"accumulation, {opd['steps']} steps")
 
 
 def check(config: dict, check_paths: bool = True) -> list[str]:
@@ -76,6 +89,7 @@ def check(config: dict, check_paths: bool = True) -> list[str]:
                  f"prompts x {config['grpo']['trl']['num_generations']} = {plan['completions_per_step']} completions "
                  f"per step over {world} process(es): {plan['per_device_train_batch_size']} per device per "
                  f"micro-batch x {plan['gradient_accumulation_steps']} accumulation")
+    lines.append(_opd_line(config, scratch))
     plans = _build("merges", lambda: merge_plans(config["merges"], len(config["domains"])))
     lines.append(f"merges: {len(plans)} merge nodes planned ({', '.join(plans)})")
     eval_cfg = config["eval"]

@@ -81,6 +81,13 @@ def cmd_grpo(a) -> None:
                a.checkpoints, tensorboard_dir=a.tensorboard)
 
 
+def cmd_opd(a) -> None:
+    from mixmerge.training.opd import train_opd
+
+    train_opd(a.node, a.model, _files(a.teachers), _files(a.train), a.settings, a.seed, a.threads, a.out,
+              a.checkpoints, tensorboard_dir=a.tensorboard)
+
+
 def cmd_merge(a) -> None:
     from mixmerge.merging.run import run_merge_node
 
@@ -200,6 +207,20 @@ def _training_commands(sub) -> None:
     s.add_argument("--checkpoints", required=True)
     s.add_argument("--tensorboard", default=None, help="TRL's TensorBoard event files go here (report_to)")
     s.set_defaults(fn=cmd_grpo)
+
+    s = sub.add_parser("opd", help="multi-teacher on-policy distillation of the experts into SFT (TRL "
+                                   "DistillationTrainer, one teacher per domain)")
+    s.add_argument("--node", required=True)
+    s.add_argument("--model", required=True, help="the student (the SFT model)")
+    s.add_argument("--teachers", nargs="+", required=True, metavar="DOMAIN=MODEL", help="each domain's expert")
+    s.add_argument("--train", nargs="+", required=True, metavar="DOMAIN=PATH")
+    s.add_argument("--settings", type=_json, required=True, help="the opd config block")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=2)
+    s.add_argument("--out", required=True)
+    s.add_argument("--checkpoints", required=True)
+    s.add_argument("--tensorboard", default=None, help="TRL's TensorBoard event files go here (report_to)")
+    s.set_defaults(fn=cmd_opd)
 
 
 

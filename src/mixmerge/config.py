@@ -77,7 +77,7 @@ def _check_domains(config: dict) -> None:
 def _check_trainer_fields(config: dict) -> None:
     from mixmerge.training.trainer_args import TrainerFieldError, check_fields
 
-    for kind in ("sft", "grpo"):
+    for kind in ("sft", "grpo", "opd"):
         try:
             check_fields(kind, config[kind]["trl"])
         except TrainerFieldError as err:

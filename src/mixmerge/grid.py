@@ -87,6 +87,8 @@ def benchmark_file(node: str) -> str:
         return f"benchmarks/grpo/{node}.tsv"
     if node.startswith("merge-"):
         return f"benchmarks/merge/{node}.tsv"
+    if node.split(".")[0] == "opd":
+        return f"benchmarks/opd/{node}.tsv"
     raise ValueError(f"node {node!r} is not trained or merged by the grid")
 
 
@@ -148,9 +150,15 @@ class Grid:
         return [f"merge-{m}" for m in self.merges]
 
     def replicated(self, seed: int) -> list[str]:
-        """Every node trained or merged with ``seed``: the experts, rl-mixed, the merges."""
-        return [*self.experts_of(seed), f"rl-mixed{self.tag(seed)}", *(f"merge-{m}{self.tag(seed)}"
-                                                                        for m in self.merges)]
+        """Every node trained or merged with ``seed``: the experts, rl-mixed, opd (the experts distilled into SFT),
+        the merges."""
+        return [*self.experts_of(seed), f"rl-mixed{self.tag(seed)}", f"opd{self.tag(seed)}",
+                *(f"merge-{m}{self.tag(seed)}" for m in self.merges)]
+
+    def teachers_of(self, node: str) -> dict[str, str]:
+        """The experts an ``opd`` node distils, by domain: those of its own training seed."""
+        seed = self.seed_of(node)
+        return dict(zip(self.domains, self.experts_of(seed)))
 
     @property
     def nodes(self) -> list[str]:

@@ -78,6 +78,7 @@ MIXMERGE = Untracked(command([*PYTHON, "-m", "mixmerge"]))  # the CPU stages: ba
 
 RUN_SFT = launcher("sft", distributed=True)
 RUN_GRPO = launcher("grpo", distributed=True)
+RUN_OPD = launcher("opd", distributed=True)
 RUN_MERGE = launcher("merge")
 RUN_EVAL = launcher("eval")
 
@@ -95,6 +96,7 @@ wildcard_constraints:
     node="|".join(n.replace(".", r"\.") for n in NODES),
     benchmark="|".join(BENCHMARKS),
     merge="|".join((m + t).replace(".", r"\.") for m in MERGES for t in TAGS),
+    opd="|".join(f"opd{t}".replace(".", r"\.") for t in TAGS),
 
 
 def as_json(obj):
@@ -153,6 +155,11 @@ def merge_point(wildcards):
 def merge_experts(wildcards):
     """The experts a merge node merges: those of its own training seed; all of them, or the ones it names."""
     return [model_dir(e) for e in GRID.experts_for(f"merge-{wildcards.merge}")]
+
+
+def opd_teachers(wildcards):
+    """``DOMAIN=MODEL`` of every expert the opd node distils (its own training seed's)."""
+    return " ".join(f"{d}={model_dir(e)}" for d, e in GRID.teachers_of(wildcards.opd).items())
 
 
 def base_is_built():

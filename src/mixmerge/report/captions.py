@@ -3,6 +3,7 @@ HTML page's sections."""
 from __future__ import annotations
 
 from mixmerge.report import stats
+from mixmerge.report.compute import with_study_reference
 from mixmerge.report.render import cells_display, comparisons_display, pass_display
 
 CI = (f"{int(100 * stats.LEVEL)}% percentile bootstrap CI over items ({stats.N_BOOT} resamples; an item's k "
@@ -20,14 +21,15 @@ COMPARISONS = ("Paired comparisons: a minus b on the same items, in points; Δ s
 PASS = ("Unbiased pass@k' (strict) in %, for every k' <= k: the mean over items of 1 - C(k-c, k')/C(k, k') with c of "
         "the k samples correct; the mean over seeds")
 SEEDS = "Every training seed's avg@k (fractions): the replicas that the tables average"
-COST = ("Cost of each final model: its own GPU-hours and those of its parents (SFT; for a merge also the experts "
-        "it merges), wall hours alike, the mean over seeds, beside its Avg. strict avg@k and CI")
+COST = ("Cost of each final model: its own GPU-hours and those of its parents (SFT; for a merge or opd also the "
+        "experts it merges or distils), wall hours alike, the mean over seeds, beside its Avg. strict avg@k and CI")
 MERGE_RECORDS = ("Merge nodes: family (mergekit = stock mergekit method; study = the study's exact semantics), "
                  "parameters, notes")
 COMPUTE = ("Compute per node: wall seconds measured by the training process summed over every attempt (a resumed "
            "job counts each attempt), with the GPU-lease wait and the model loading shown apart, and the GPUs "
            "the run recorded (source: run record); merges and evaluations, and runs without a record, use their "
-           "Snakemake benchmark file (the last attempt) and the configured GPUs. GPU-hours = wall time x GPUs")
+           "Snakemake benchmark file (the last attempt) and the configured GPUs. GPU-hours = wall time x GPUs; "
+           "study_gpu_hours: the study's own figure for that run (Table 2: experts, rl-mixed, MT-OPD)")
 
 WEIGHT_SHIFT = ("Weight-shift footprint (study §6.1, Table 5) per node pair, relative to SFT over all n weights: a "
                 "weight changed when |w - w_SFT| > eta·max(|w|, |w_SFT|) (eta in settings.json); density = share "
@@ -98,6 +100,7 @@ def sections(r: dict, cost_axis: str, families: dict[str, str]) -> list:
         ("Quality", [
             ("figure", "main_table.png", "Every model on every benchmark: bars = strict avg@k with whiskers = "
              + CI + "; open diamonds = lenient avg@k. Colours: grey base/SFT, blue experts, red rl-mixed, "
+             "purple opd, "
              "green merges."),
             ("table", cells_display(cells, models), MAIN)]),
         ("Paired comparisons", [("rows", comparisons_display(r["comparisons"]), COMPARISONS + ". Families: "
@@ -114,10 +117,10 @@ def sections(r: dict, cost_axis: str, families: dict[str, str]) -> list:
         ("pass@k'", [("table", pass_display(r["passes"]), PASS)]),
         ("Cost", [
             ("figure", "quality_vs_cost.png", f"Average strict avg@k over the benchmarks (whiskers: {CI}) against "
-             f"the {axis} to produce each model, counting its parents (SFT; the experts for a merge); "
+             f"the {axis} to produce each model, counting its parents (SFT; the experts for a merge or opd); "
              "the black step line is the Pareto front (no model is cheaper and better)."),
             ("table", r["cost"].round(4).set_index("model"), COST),
-            ("table", r["compute"].round(2).set_index("node"), COMPUTE)]),
+            ("table", with_study_reference(r["compute"].round(2).set_index("node")), COMPUTE)]),
         ("Training", [
             ("figure", "reward_curves.png", "Per-domain mean reward during GRPO of every RL node (solid: the "
              "domain's expert; dashed: rl-mixed, whose reward functions route by domain), read from the runs' "

@@ -15,6 +15,7 @@ METRICS = ("strict", "lenient")
 ALPHA = 0.05
 FAMILIES = {
     "rl_vs_sft": "each RL node minus SFT",
+    "opd_vs_sft": "opd (the experts distilled into SFT) minus SFT",
     "merge_vs_sft": "each merge minus SFT",
     "mixed_vs_merge": "rl-mixed minus each merge (and opd)",
     "merge_vs_best_expert": "each merge minus the best expert on that benchmark",
@@ -114,6 +115,7 @@ def comparisons(scores, cells: pd.DataFrame, models: list[str], benchmarks: list
     merges = [m for m in models if m.startswith("merge-")]
     every = lambda b: {bench: b for bench in benchmarks}  # noqa: E731
     rows = _family(scores, "rl_vs_sft", [(m, every("sft"), "sft") for m in rl], benchmarks)
+    rows += _family(scores, "opd_vs_sft", [(m, every("sft"), "sft") for m in models if m == "opd"], benchmarks)
     rows += _family(scores, "merge_vs_sft", [(m, every("sft"), "sft") for m in merges], benchmarks)
     if "rl-mixed" in models:
         others = merges + [m for m in models if m == "opd"]

@@ -1,7 +1,7 @@
 """The cost side: compute per node from the runs' own records (the model card's sum over the attempts log: wall
 time measured by the training process, lease wait and loading apart, GPUs as the run saw them), Snakemake
 benchmark files where a node has no such record (merges, evaluation, older runs), and the total cost of each
-final model (its own plus its parents': SFT, and the experts for a merge)."""
+final model (its own plus its parents': SFT, and the experts for a merge or opd)."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,12 @@ import pandas as pd
 
 from mixmerge.report.render import to_markdown
 
-COMPUTE_STAGES = [("sft", "sft.tsv", "sft"), ("grpo", "*.tsv", "grpo"), ("merge", "*.tsv", "merge")]
+COMPUTE_STAGES = [("sft", "sft.tsv", "sft"), ("grpo", "*.tsv", "grpo"), ("opd", "*.tsv", "opd"),
+                  ("merge", "*.tsv", "merge")]
+# The study's GPU-hours (paper v1 Table 2, study §2.5), shown beside ours: the experts (IF = instruct; their sum
+# 6,524.8), the mixed run and MT-OPD.
+STUDY_GPU_HOURS = {"rl-math": 2172.8, "rl-code": 3187.2, "rl-science": 787.2, "rl-instruct": 377.6,
+                   "rl-mixed": 2166.4, "opd": 816.0}
 COLUMNS = ["node", "stage", "attempts", "wall_seconds", "lease_wait_seconds", "load_seconds", "train_seconds",
            "gpus", "gpu_hours", "source"]
 RUN_RECORD = "run record (attempts log, every attempt)"
@@ -50,6 +55,10 @@ def _row(node: str, stage: str, bench: Path | None, record: dict | None, gpus_cf
             "source": BENCHMARK}
 
 
+def _stage_of(node: str) -> str:
+    return "sft" if node == "sft" else "opd" if node.split(".")[0] == "opd" else "grpo"
+
+
 def compute_table(bench_dir: str | Path, config: dict, models_dir: str | Path | None = None) -> pd.DataFrame:
     """One row per trained, merged or evaluated node. A node whose model card holds a ``compute`` record (every
     training attempt summed) uses it; otherwise its Snakemake ``benchmark:`` file, with the GPUs of
@@ -64,7 +73,7 @@ def compute_table(bench_dir: str | Path, config: dict, models_dir: str | Path | 
         for card in sorted(models_dir.glob("*/mixmerge_card.json")):
             node = card.parent.name
             if node not in found and _card_compute(models_dir, node) is not None:
-                found[node] = ("sft" if node == "sft" else "grpo", None)
+                found[node] = (_stage_of(node), None)
     rows = [_row(node, stage, bench, _card_compute(models_dir, node), gpus_cfg)
             for node, (stage, bench) in found.items()]
     for path in sorted(Path(bench_dir, "eval").glob("*/*.tsv")):
@@ -98,6 +107,23 @@ def _pct(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{100 * x:.1f}%"
 
 
+def opd_text(compute: pd.DataFrame, experts: list[str]) -> str:
+    """opd's cost beside rl-mixed and the experts' sum, ours against the study's 816.0 / 2,166.4 / 6,524.8
+    GPU-hours (opd over the experts: 12.5% in the study)."""
+    by_node = compute.set_index("node")
+    missing = [n for n in [*experts, "rl-mixed", "opd"] if n not in by_node.index]
+    if missing:
+        return f"opd vs rl-mixed and the experts: n/a (no record for {', '.join(missing)})"
+    value = lambda nodes, col: sum(float(by_node.loc[n, col]) for n in nodes)  # noqa: E731
+    parts = []
+    for col, unit in (("gpu_hours", "GPU-hours"), ("wall_seconds", "wall s")):
+        opd, mixed, summed = value(["opd"], col), value(["rl-mixed"], col), value(experts, col)
+        parts.append(f"{unit}: opd {opd:.2f}, rl-mixed {mixed:.2f}, experts {summed:.2f} "
+                     f"(opd / experts {_pct(opd / summed if summed else math.nan)})")
+    return ("; ".join(parts) + "; the study: opd 816.0, rl-mixed 2166.4, experts 6524.8 GPU-hours "
+            "(opd / experts 12.5%)")
+
+
 def ratio_text(ratio: dict) -> str:
     if ratio["missing_nodes"]:
         return f"rl-mixed vs experts: n/a (no benchmark for {', '.join(ratio['missing_nodes'])})"
@@ -107,14 +133,21 @@ def ratio_text(ratio: dict) -> str:
             f"{ratio['experts_wall_seconds']:.0f} s = {_pct(ratio['mixed_over_experts_wall'])}")
 
 
-def compute_markdown(compute: pd.DataFrame, ratio: dict) -> str:
+def with_study_reference(shown: pd.DataFrame) -> pd.DataFrame:
+    """The compute table (indexed by node) with the study's GPU-hours for the runs it reports."""
+    return shown.assign(study_gpu_hours=[STUDY_GPU_HOURS.get(node, math.nan) for node in shown.index])
+
+
+def compute_markdown(compute: pd.DataFrame, ratio: dict, experts: list[str] | None = None) -> str:
     shown = compute.round({"wall_seconds": 1, "lease_wait_seconds": 1, "load_seconds": 1, "train_seconds": 1,
                            "gpu_hours": 3}).set_index("node")
+    shown = with_study_reference(shown)
     text = to_markdown(shown, "Compute per node (wall time measured by the run, every attempt; GPU-hours = wall "
-                              "time x GPUs)")
+                              "time x GPUs; study_gpu_hours: the study's figure for that run, Table 2)")
     by_stage = compute.groupby("stage", sort=False)["gpu_hours"].sum()
     text += "\nGPU-hours by stage: " + ", ".join(f"{stage} {hours:.2f}" for stage, hours in by_stage.items()) + "\n"
-    return text + "\n" + ratio_text(ratio) + "\n"
+    text += "\n" + ratio_text(ratio) + "\n"
+    return text + ("\n" + opd_text(compute, experts) + "\n" if experts is not None else "")
 
 
 def cost_table(compute: pd.DataFrame, the_grid, quality: pd.DataFrame) -> pd.DataFrame:

@@ -63,7 +63,7 @@ def transfer(cells: pd.DataFrame, comps: pd.DataFrame, models: list[str]) -> tup
     others = [m for m in models if m not in ("base", "sft") and m in strict.columns]
     benches = list(dict.fromkeys(cells["benchmark"]))
     delta = strict.reindex(index=benches)[others].sub(strict.reindex(index=benches)["sft"], axis=0)
-    vs_sft = comps[comps["family"].isin(["rl_vs_sft", "merge_vs_sft"])]
+    vs_sft = comps[comps["family"].isin(["rl_vs_sft", "opd_vs_sft", "merge_vs_sft"])]
     marks = vs_sft.pivot(index="benchmark", columns="a", values="p_holm").reindex(index=benches, columns=others)
     return delta, marks
 
@@ -118,7 +118,7 @@ def write_tables(r: dict, out_dir: Path) -> dict[str, str]:
           "comparisons": to_markdown(comparisons_display(comps).set_index("family"), captions.COMPARISONS),
           "pass_at_k": to_markdown(pass_display(r["passes"]), captions.PASS),
           "seeds": to_markdown(r["seeds"].set_index("model"), captions.SEEDS),
-          "compute_table": compute_markdown(r["compute"], r["ratio"]),
+          "compute_table": compute_markdown(r["compute"], r["ratio"], r["grid"].experts),
           "cost": to_markdown(r["cost"].round(4).set_index("model"), captions.COST)}
     for name, text in md.items():
         (out_dir / f"{name}.md").write_text(text)

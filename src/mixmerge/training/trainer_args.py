@@ -1,6 +1,7 @@
 """TRL trainer configs from a trainer block: the project's own keys plus ``trl:``, handed to TRL unchanged.
 
-``sft.trl`` becomes ``SFTConfig(**sft.trl, ...)`` and ``grpo.trl`` becomes ``GRPOConfig(**grpo.trl, ...)``; mixmerge
+``sft.trl`` becomes ``SFTConfig(**sft.trl, ...)``, ``grpo.trl`` ``GRPOConfig(**grpo.trl, ...)`` and ``opd.trl``
+``DistillationConfig(**opd.trl, ...)``; mixmerge
 adds only what it owns (paths, seeds, steps, the per-device batch split), and a block that sets one of those is
 an error, as is a field the installed TRL/transformers does not have.
 """
@@ -16,8 +17,11 @@ OWNED = {
     "sft": {"output_dir", "seed", "data_seed", "report_to", "completion_only_loss", "use_cpu"},
     "grpo": {"output_dir", "max_steps", "seed", "data_seed", "report_to", "remove_unused_columns",
              "per_device_train_batch_size", "gradient_accumulation_steps"},
+    "opd": {"output_dir", "max_steps", "seed", "data_seed", "report_to", "remove_unused_columns",
+            "per_device_train_batch_size", "gradient_accumulation_steps", "beta", "teacher_model_name_or_path",
+            "teacher_model_init_kwargs"},
 }
-CLASSES = {"sft": ("trl", "SFTConfig"), "grpo": ("trl", "GRPOConfig")}
+CLASSES = {"sft": ("trl", "SFTConfig"), "grpo": ("trl", "GRPOConfig"), "opd": ("trl", "DistillationConfig")}
 
 
 class TrainerFieldError(ValueError):
@@ -38,7 +42,9 @@ def trainer_fields() -> dict[str, set[str]]:
     checks these names on every Snakemake start, so the names are cached per installed TRL/transformers."""
     cache = _cache_file()
     try:
-        return {k: set(v) for k, v in json.loads(cache.read_text()).items()}
+        cached = json.loads(cache.read_text())
+        if set(cached) >= set(CLASSES):  # a cache written before a trainer kind was added is rebuilt
+            return {k: set(v) for k, v in cached.items()}
     except (OSError, ValueError):
         pass
     import dataclasses
@@ -91,14 +97,15 @@ def sft_args(cfg: dict, *, seed: int, checkpoint_dir: str, chats: bool, use_cpu:
         completion_only_loss=not chats, use_cpu=use_cpu)
 
 
-def grpo_batch_plan(cfg: dict, world: int) -> dict:
+def grpo_batch_plan(cfg: dict, world: int, generations: int | None = None, kind: str = "grpo") -> dict:
     """How one optimiser step's completions split over ``world`` processes: per-device micro-batch and
-    accumulation, so that one step consumes exactly one rollout of ``prompts_per_step`` prompts."""
-    generations = cfg["trl"]["num_generations"]
+    accumulation, so that one step consumes exactly one rollout of ``prompts_per_step`` prompts (x
+    ``generations`` samples each: ``trl.num_generations`` for GRPO, ``samples_per_prompt`` for OPD)."""
+    generations = cfg["trl"]["num_generations"] if generations is None else generations
     completions = cfg["prompts_per_step"] * generations
     per_device = cfg.get("per_device_prompts", cfg["prompts_per_step"]) * generations // world
     if per_device == 0 or completions % (per_device * world):
-        raise ValueError(f"config key 'grpo.prompts_per_step': {completions} completions per step do not split "
+        raise ValueError(f"config key '{kind}.prompts_per_step': {completions} completions per step do not split "
                          f"evenly over {world} processes")
     return {"completions_per_step": completions, "per_device_train_batch_size": per_device,
             "gradient_accumulation_steps": max(completions // (per_device * world), 1)}
@@ -119,4 +126,17 @@ def grpo_args(cfg: dict, *, steps: int, seed: int, checkpoint_dir: str, world: i
         **trl_block, output_dir=checkpoint_dir, max_steps=steps, seed=seed, data_seed=seed,
         report_to=report_to(tensorboard_dir),
         remove_unused_columns=False, per_device_train_batch_size=plan["per_device_train_batch_size"],
+        gradient_accumulation_steps=plan["gradient_accumulation_steps"])
+
+
+def opd_args(cfg: dict, *, seed: int, checkpoint_dir: str, world: int, tensorboard_dir: str | None = None):
+    """DistillationConfig from the ``opd`` block: ``steps`` optimiser steps of ``prompts_per_step`` prompts x
+    ``samples_per_prompt`` responses over ``world`` processes. ``beta`` is 1 (TRL's reverse KL), the
+    ``full_reverse_kl`` loss; the ``study`` loss replaces TRL's (mixmerge.training.opd_trainer)."""
+    check_fields("opd", cfg["trl"])
+    plan = grpo_batch_plan(cfg, world, cfg["samples_per_prompt"], "opd")
+    return _config_class("opd")(
+        **cfg["trl"], output_dir=checkpoint_dir, max_steps=cfg["steps"], seed=seed, data_seed=seed,
+        report_to=report_to(tensorboard_dir), remove_unused_columns=False, beta=1.0,
+        per_device_train_batch_size=plan["per_device_train_batch_size"],
         gradient_accumulation_steps=plan["gradient_accumulation_steps"])
