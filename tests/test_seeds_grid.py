@@ -55,7 +55,8 @@ def test_two_seeds_plan_the_replicated_nodes(workflow_copy):
     counts = job_counts(text)
     merges = len(config["merges"])
     cells = len(Grid.from_config(config).cells())   # the pairwise merge: its two domains' benchmarks only
-    assert cells == (2 + 2 * (len(config["domains"]) + 2 + merges)) * 4 + 2 * 2
+    per_seed = len(config["domains"]) + 2 + (merges - 1)   # experts, rl-mixed, opd, the merges of all experts
+    assert cells == (2 + 2 * per_seed) * 4 + 2 * 2
     assert counts == {"base_model": 1, "data_prep": 4, "sft": 1, "grpo": 10, "opd": 2, "merge": 2 * merges,
                       "evaluate": cells, **dict.fromkeys(ANALYSES, 1), "report": 1, "all": 1,
                       "total": 20 + len(ANALYSES) + 2 * merges + cells}

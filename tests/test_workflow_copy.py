@@ -46,8 +46,8 @@ def test_copy_of_a_finished_checkout_plans_the_full_grid(tmp_path):
     domains, benchmarks = config["domains"], config["benchmarks"]
     merges = len(expand_merges(config["merges"]))
     cells = Grid.from_config(config).cells()   # a merge of named experts is evaluated on their domains only
-    assert len(cells) <= (2 + len(domains) + 1 + merges) * len(benchmarks)
-    full = {"base_model": 1, "data_prep": len(domains), "sft": 1, "grpo": len(domains) + 1, "merge": merges,
+    assert len(cells) <= (2 + len(domains) + 2 + merges) * len(benchmarks)   # base, sft, experts, rl-mixed, opd
+    full = {"base_model": 1, "data_prep": len(domains), "sft": 1, "grpo": len(domains) + 1, "opd": 1, "merge": merges,
             "evaluate": len(cells), **dict.fromkeys(ANALYSES, 1), "report": 1, "all": 1}
     full["total"] = sum(full.values())
 
