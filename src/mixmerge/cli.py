@@ -6,20 +6,11 @@ import argparse
 import json
 import sys
 
+from mixmerge.analysis.commands import key_values
+
 
 def _json(text: str):
     return json.loads(text)
-
-
-def _files(pairs: list[str]) -> dict[str, str]:
-    """``domain=path`` pairs -> {domain: path}."""
-    out = {}
-    for pair in pairs:
-        domain, _, path = pair.partition("=")
-        if not path:
-            raise SystemExit(f"expected DOMAIN=PATH, got {pair!r}")
-        out[domain] = path
-    return out
 
 
 def cmd_base(a) -> None:
@@ -71,20 +62,20 @@ def cmd_sft(a) -> None:
     from mixmerge.training.sft import train_sft
 
     train_sft(a.base, a.settings, a.seed, a.threads, a.out, a.checkpoints,
-              train_files=_files(a.train) if a.train else None, chats=a.chats, tensorboard_dir=a.tensorboard)
+              train_files=key_values(a.train) if a.train else None, chats=a.chats, tensorboard_dir=a.tensorboard)
 
 
 def cmd_grpo(a) -> None:
     from mixmerge.training.grpo import train_grpo
 
-    train_grpo(a.node, a.model, _files(a.train), a.settings, a.reward, a.steps, a.seed, a.threads, a.out,
+    train_grpo(a.node, a.model, key_values(a.train), a.settings, a.reward, a.steps, a.seed, a.threads, a.out,
                a.checkpoints, tensorboard_dir=a.tensorboard)
 
 
 def cmd_opd(a) -> None:
     from mixmerge.training.opd import train_opd
 
-    train_opd(a.node, a.model, _files(a.teachers), _files(a.train), a.settings, a.seed, a.threads, a.out,
+    train_opd(a.node, a.model, key_values(a.teachers), key_values(a.train), a.settings, a.seed, a.threads, a.out,
               a.checkpoints, tensorboard_dir=a.tensorboard)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 
-def _pairs(items: list[str]) -> dict[str, str]:
-    """``key=value`` arguments -> {key: value}, in order."""
+def key_values(items: list[str]) -> dict[str, str]:
+    """``key=value`` arguments (``domain=path``, ``node=dir``) -> {key: value}, in order; for every sub-command."""
     out = {}
     for item in items:
         key, _, value = item.partition("=")
@@ -19,14 +19,14 @@ def _pairs(items: list[str]) -> dict[str, str]:
 def cmd_weight_shift(a) -> None:
     from mixmerge.analysis.weight_shift_run import run_weight_shift
 
-    record = run_weight_shift(a.sft, _pairs(a.node), a.settings, _pairs(a.out), a.threads)
+    record = run_weight_shift(a.sft, key_values(a.node), a.settings, key_values(a.out), a.threads)
     print(json.dumps({k: record[k] for k in ("n_params", "seconds")}))
 
 
 def cmd_kl_neighbourhood(a) -> None:
     from mixmerge.analysis.kl_run import run_kl_neighbourhood
 
-    table = run_kl_neighbourhood(a.spec, a.settings, _pairs(a.model), _pairs(a.bench), _pairs(a.out), a.root,
+    table = run_kl_neighbourhood(a.spec, a.settings, key_values(a.model), key_values(a.bench), key_values(a.out), a.root,
                                  a.threads)
     print(table.to_string())
 
@@ -39,21 +39,21 @@ def cmd_self_verification(a) -> None:
         cell, _, path = item.partition("=")
         model, _, bench = cell.partition(":")
         records[(model, bench)] = path
-    table = run_self_verification(a.settings, a.eval_settings, _pairs(a.model), _pairs(a.bench), records,
-                                  _pairs(a.out), a.threads)
+    table = run_self_verification(a.settings, a.eval_settings, key_values(a.model), key_values(a.bench), records,
+                                  key_values(a.out), a.threads)
     print(table.to_string())
 
 
 def cmd_skill_inheritance(a) -> None:
     from mixmerge.analysis.skill_inheritance import run_skill_inheritance
 
-    print(run_skill_inheritance(a.spec, a.settings, _pairs(a.out), a.root).to_string())
+    print(run_skill_inheritance(a.spec, a.settings, key_values(a.out), a.root).to_string())
 
 
 def cmd_pairwise_merges(a) -> None:
     from mixmerge.analysis.pairwise_merges import run_pairwise_merges
 
-    print(run_pairwise_merges(a.spec, a.settings, _pairs(a.out), a.root).to_string())
+    print(run_pairwise_merges(a.spec, a.settings, key_values(a.out), a.root).to_string())
 
 
 def add_commands(sub, as_json) -> None:
