@@ -189,7 +189,7 @@ def test_pairwise_merge_nodes_in_the_grid():
                              "merges": {"mc": {"method": "average", "experts": ["math", "code"]}}})
     assert ("merge-mc", "s") not in solo.cells() and ("merge-mc", "m") in solo.cells()
     assert solo.parents("merge-mc") == ["sft", "rl-math", "rl-code"]
-    assert solo.compared == ["rl-math", "rl-code", "rl-science", "rl-mixed", "merge-mc"]
+    assert solo.compared == ["rl-math", "rl-code", "rl-science", "rl-mixed", "opd", "merge-mc"]
 
 
 def test_analyses_appear_in_the_report(tmp_path):
@@ -206,7 +206,7 @@ def test_analyses_appear_in_the_report(tmp_path):
     outs = {name: {k: str(tmp_path / v) for k, v in paths.analysis_outputs(name).items()}
             for name in ("skill_inheritance", "pairwise_merges")}
     inherit = run_skill_inheritance(spec, settings, outs["skill_inheritance"], str(tmp_path))
-    assert set(inherit["model"]) == {"rl-mixed", "merge-ties", "merge-average", "merge-pair"}
+    assert set(inherit["model"]) == {"rl-mixed", "opd", "merge-ties", "merge-average", "merge-pair"}
     assert inherit["lo"].le(inherit["consistency"]).all() and inherit["consistency"].le(inherit["hi"]).all()
     pairs = run_pairwise_merges(spec, settings, outs["pairwise_merges"], str(tmp_path))
     assert list(pairs["expert"]) == ["rl-math", "rl-code"] and pairs["n"].gt(0).all()

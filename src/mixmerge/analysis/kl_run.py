@@ -18,6 +18,7 @@ from mixmerge.analysis.kl_neighbourhood import correlation, kl_ci, mark_neighbou
 from mixmerge.grid import Grid
 from mixmerge.report import stats
 from mixmerge.report.records import load_scores
+from mixmerge.analysis.outputs import write_outputs
 
 HEAD_POSITIONS = 1024
 
@@ -146,12 +147,9 @@ def run_kl_neighbourhood(spec: dict, settings: dict, models: dict[str, str], row
     table = mark_neighbours(table, settings["level"], settings["epsilon_rule"], settings["epsilon_value"])
     corr = {level: correlation(table[f"kl_{level}"], table.get("delta_perf", np.full(len(table), np.nan)))
             for level in ("sequence", "token")}
-    for path in out.values():
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out["table"], index=False)
-    pd.DataFrame([{"kl": level, **c} for level, c in corr.items()]).to_csv(out["correlation"], index=False)
-    kl_figure(table, settings["level"], out["figure"])
-    Path(out["settings"]).write_text(json.dumps(
-        {"analysis": "kl_neighbourhood", "settings": settings, "models": models, "correlation": corr,
-         "seconds": round(time.monotonic() - started, 2)}, indent=2))
+    corr_table = pd.DataFrame([{"kl": level, **c} for level, c in corr.items()])
+    write_outputs(out, {"table": table, "correlation": corr_table},
+                  lambda path: kl_figure(table, settings["level"], path),
+                  {"analysis": "kl_neighbourhood", "settings": settings, "models": models, "correlation": corr,
+                   "seconds": round(time.monotonic() - started, 2)})
     return table

@@ -4,8 +4,6 @@ items, with a bootstrap CI and a paired sign-flip p-value (``mixmerge.report.sta
 the table. Such merges are evaluated on their own domains' benchmarks only (``Grid.evaluated_on``)."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +11,7 @@ import pandas as pd
 from mixmerge.grid import Grid
 from mixmerge.report import stats
 from mixmerge.report.records import Scores, load_scores
+from mixmerge.analysis.outputs import write_outputs
 
 COLUMNS = ["merge", "experts", "domain", "benchmark", "n", "expert", "expert_score", "merged_score", "diff", "lo",
            "hi", "se", "p", "p_holm"]
@@ -54,13 +53,9 @@ def run_pairwise_merges(spec: dict, settings: dict, out: dict[str, str], root: s
 
     the_grid = Grid.from_config(spec)
     table = pairwise_table(load_scores(the_grid, root), the_grid, settings["metric"], settings["seed"])
-    for path in out.values():
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out["table"], index=False)
-    pairwise_figure(table, out["figure"])
-    Path(out["settings"]).write_text(json.dumps(
-        {"analysis": "pairwise_merges", "settings": settings,
-         "merges": {m: list(the_grid.domains_of(m)) for m in the_grid.pairwise_merges},
-         "evaluated_on": "each pairwise merge is evaluated on its own domains' benchmarks only",
-         "bootstrap": {"level": stats.LEVEL, "resamples": stats.N_BOOT, "sign_flips": stats.N_PERM}}, indent=2))
+    write_outputs(out, {"table": table}, lambda path: pairwise_figure(table, path),
+                  {"analysis": "pairwise_merges", "settings": settings,
+                   "merges": {m: list(the_grid.domains_of(m)) for m in the_grid.pairwise_merges},
+                   "evaluated_on": "each pairwise merge is evaluated on its own domains' benchmarks only",
+                   "bootstrap": {"level": stats.LEVEL, "resamples": stats.N_BOOT, "sign_flips": stats.N_PERM}})
     return table

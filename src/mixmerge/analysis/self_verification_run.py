@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from mixmerge.analysis.self_verification import cell_row, judge_prompt, parse_verdict, shown_response
+from mixmerge.analysis.outputs import write_outputs
 
 
 def pick_samples(records: str, max_items: int | None, per_item: int, seed: int) -> list[tuple[str, str, float]]:
@@ -69,12 +70,8 @@ def run_self_verification(settings: dict, eval_cfg: dict, models: dict[str, str]
                                                                    threads):
             table.append(cell_row(model, bench, mode, item_of, scores, verdicts, settings["seed"]))
     frame = pd.DataFrame(table)
-    for path in out.values():
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out["table"], index=False)
-    verification_figure(frame, out["figure"])
-    Path(out["settings"]).write_text(json.dumps(
-        {"analysis": "self_verification", "settings": settings, "eval": eval_cfg, "models": models,
-         "labels": "strict score of each sample in the eval records (1 = correct)",
-         "seconds": round(time.monotonic() - started, 2)}, indent=2))
+    write_outputs(out, {"table": frame}, lambda path: verification_figure(frame, path),
+                  {"analysis": "self_verification", "settings": settings, "eval": eval_cfg, "models": models,
+                   "labels": "strict score of each sample in the eval records (1 = correct)",
+                   "seconds": round(time.monotonic() - started, 2)})
     return frame

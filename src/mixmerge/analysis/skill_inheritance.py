@@ -7,9 +7,7 @@ and the consistency ``cosine(g_union, g_m)`` for rl-mixed, every merge and opd, 
 over items (items resampled with their gains paired)."""
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +15,7 @@ import pandas as pd
 from mixmerge.grid import Grid
 from mixmerge.report import stats
 from mixmerge.report.records import Scores, load_scores, model_names
+from mixmerge.analysis.outputs import write_outputs
 
 COLUMNS = ["benchmark", "model", "n", "consistency", "lo", "hi", "undefined_resamples", "mean_gain",
            "union_mean_gain", "items_gained", "union_items_gained"]
@@ -86,11 +85,7 @@ def run_skill_inheritance(spec: dict, settings: dict, out: dict[str, str], root:
 
     the_grid = Grid.from_config(spec)
     table = inheritance_table(load_scores(the_grid, root), the_grid, settings["metric"], settings["seed"])
-    for path in out.values():
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out["table"], index=False)
-    inheritance_figure(table, out["figure"])
-    Path(out["settings"]).write_text(json.dumps(
-        {"analysis": "skill_inheritance", "settings": settings, "experts": the_grid.experts,
-         "bootstrap": {"level": stats.LEVEL, "resamples": stats.N_BOOT}}, indent=2))
+    write_outputs(out, {"table": table}, lambda path: inheritance_figure(table, path),
+                  {"analysis": "skill_inheritance", "settings": settings, "experts": the_grid.experts,
+                   "bootstrap": {"level": stats.LEVEL, "resamples": stats.N_BOOT}})
     return table

@@ -17,6 +17,7 @@ import torch
 from mixmerge.analysis.weight_shift import (FAMILIES, ShiftStats, changed_mask, cosine_matrix, jaccard,
                                             random_draw, random_reference, tensor_family)
 from mixmerge.merging.checkpoints import CheckpointReader
+from mixmerge.analysis.outputs import write_outputs
 
 
 def shared_tensors(sft: CheckpointReader, readers: dict[str, CheckpointReader]) -> tuple[list[str], list[str]]:
@@ -126,12 +127,8 @@ def run_weight_shift(sft_dir: str, node_dirs: dict[str, str], settings: dict, ou
     acc, skipped = stream(sft_dir, node_dirs, settings)
     nodes = list(node_dirs)
     pairs, density = pair_table(acc, nodes, settings), density_table(acc, nodes)
-    for path in out.values():
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    pairs.to_csv(out["table"], index=False)
-    density.to_csv(out["density"], index=False)
-    weight_shift_figure(pairs, density, nodes, out["figure"])
     record = {"analysis": "weight_shift", "settings": settings, "sft": sft_dir, "nodes": node_dirs,
               "n_params": acc.total, "tensors_left_out": skipped, "seconds": round(time.monotonic() - started, 2)}
-    Path(out["settings"]).write_text(json.dumps(record, indent=2))
+    write_outputs(out, {"table": pairs, "density": density},
+                  lambda path: weight_shift_figure(pairs, density, nodes, path), record)
     return record
