@@ -192,7 +192,7 @@ def test_pairwise_merge_nodes_in_the_grid():
     assert solo.compared == ["rl-math", "rl-code", "rl-science", "rl-mixed", "opd", "merge-mc"]
 
 
-def test_analyses_appear_in_the_report(tmp_path):
+def test_analyses_appear_in_the_report(tmp_path, monkeypatch):
     import fake_grid
     from mixmerge import grid as paths
     from mixmerge.analysis.pairwise_merges import run_pairwise_merges
@@ -210,7 +210,8 @@ def test_analyses_appear_in_the_report(tmp_path):
     assert inherit["lo"].le(inherit["consistency"]).all() and inherit["consistency"].le(inherit["hi"]).all()
     pairs = run_pairwise_merges(spec, settings, outs["pairwise_merges"], str(tmp_path))
     assert list(pairs["expert"]) == ["rl-math", "rl-code"] and pairs["n"].gt(0).all()
-    build_report(spec, str(tmp_path / "report"), root=str(tmp_path))
+    monkeypatch.chdir(tmp_path)   # as the rule runs it: paths relative to the working directory
+    build_report(spec, "report", root=".")
     page = (tmp_path / "report/report.html").read_text()
     assert "Skill inheritance (study §6.4" in page and "Pairwise merges (study §6.3" in page
     assert page.count('src="data:image/png;base64,') == len(paths.FIGURES) + 2

@@ -110,7 +110,7 @@ def analysis_items(root: str | Path) -> list[tuple[str, object, str]]:
              "pairwise_merges": [("table", pairwise_display, captions.PAIRWISE)],
              "self_verification": [("table", verification_display, captions.VERIFICATION)]}
     for name in grid.ANALYSES:
-        files = {key: Path(root, path) for key, path in grid.analysis_outputs(name).items()}
+        files = {key: Path(root, path).resolve() for key, path in grid.analysis_outputs(name).items()}
         if not all(path.exists() for path in files.values()):
             items.append(("text", f"{name}: not computed (no {grid.analysis_outputs(name)['table']}).", ""))
             continue
