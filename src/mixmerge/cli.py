@@ -178,11 +178,7 @@ def _training_commands(sub) -> None:
     data.add_argument("--train", nargs="+", metavar="DOMAIN=PATH", help="tiny domains' training rows")
     data.add_argument("--chats", metavar="PATH", help="the prepared SFT blend (mixmerge data-sft)")
     s.add_argument("--settings", type=_json, required=True)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--threads", type=int, default=2)
-    s.add_argument("--out", required=True)
-    s.add_argument("--checkpoints", required=True)
-    s.add_argument("--tensorboard", default=None, help="TRL's TensorBoard event files go here (report_to)")
+    _training_args(s)
     s.set_defaults(fn=cmd_sft)
 
     s = sub.add_parser("grpo", help="GRPO on one domain or the mixed blend (TRL GRPOTrainer)")
@@ -192,11 +188,7 @@ def _training_commands(sub) -> None:
     s.add_argument("--settings", type=_json, required=True)
     s.add_argument("--reward", type=_json, required=True)
     s.add_argument("--steps", type=int, required=True)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--threads", type=int, default=2)
-    s.add_argument("--out", required=True)
-    s.add_argument("--checkpoints", required=True)
-    s.add_argument("--tensorboard", default=None, help="TRL's TensorBoard event files go here (report_to)")
+    _training_args(s)
     s.set_defaults(fn=cmd_grpo)
 
     s = sub.add_parser("opd", help="multi-teacher on-policy distillation of the experts into SFT (TRL "
@@ -206,13 +198,19 @@ def _training_commands(sub) -> None:
     s.add_argument("--teachers", nargs="+", required=True, metavar="DOMAIN=MODEL", help="each domain's expert")
     s.add_argument("--train", nargs="+", required=True, metavar="DOMAIN=PATH")
     s.add_argument("--settings", type=_json, required=True, help="the opd config block")
+    _training_args(s)
+    s.set_defaults(fn=cmd_opd)
+
+
+
+def _training_args(s) -> None:
+    """What every training sub-command (sft, grpo, opd) takes: seed, threads, where the model, checkpoints and
+    TensorBoard events go."""
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("--out", required=True)
     s.add_argument("--checkpoints", required=True)
     s.add_argument("--tensorboard", default=None, help="TRL's TensorBoard event files go here (report_to)")
-    s.set_defaults(fn=cmd_opd)
-
 
 
 def _grid_commands(sub) -> None:
