@@ -23,15 +23,15 @@ def test_splits_are_disjoint_and_seeded(name):
 
 
 @pytest.mark.parametrize("name", DOMAINS)
-def test_reference_scores_one_and_unformatted_scores_zero(name):
+def test_reference_scores_one_and_flawed_scores_zero_even_leniently(name):
     rows = get_domain(name).generate(12, 1, "eval")
     domains = [name] * len(rows)
     verifiers = [r["verifier"] for r in rows]
     assert score_many(domains, [r["solution"] for r in rows], verifiers, {}) == [1.0] * len(rows)
-    assert score_many(domains, [r["plain_solution"] for r in rows], verifiers, {}) == [0.0] * len(rows)
-    lenient = score_many(domains, [r["plain_solution"] for r in rows], verifiers, {}, lenient=True)
-    # Lenient = right answer whatever the format; where the format *is* the answer (instruction following), 0.
-    assert lenient == [float(get_domain(name).lenient_forgives_format)] * len(rows)
+    # The slip is wrong content in the right format: SFT on it leaves correctness, not format, for RL to learn.
+    for lenient in (False, True):
+        flawed = score_many(domains, [r["flawed_solution"] for r in rows], verifiers, {}, lenient=lenient)
+        assert flawed == [0.0] * len(rows)
 
 
 @pytest.mark.parametrize("name", DOMAINS)

@@ -95,6 +95,15 @@ def cmd_eval(a) -> None:
     print(json.dumps(summary))
 
 
+def cmd_headroom(a) -> None:
+    from mixmerge.evaluation.generation import make_backend
+    from mixmerge.evaluation.headroom import headroom
+
+    cfg = a.eval_settings
+    backend = make_backend(cfg["backend"], a.model, cfg["batch_size"], cfg["seed"], a.threads, cfg.get("vllm"))
+    headroom(backend, key_values(a.train), a.settings, a.reward, a.out)
+
+
 def cmd_config(a) -> None:
     import yaml
 
@@ -238,6 +247,15 @@ def _grid_commands(sub) -> None:
     s.add_argument("--out-jsonl", required=True)
     s.add_argument("--out-json", required=True)
     s.set_defaults(fn=cmd_eval)
+
+    s = sub.add_parser("headroom", help="after SFT: avg@k, pass@k and format share on a training slice")
+    s.add_argument("--model", required=True)
+    s.add_argument("--train", nargs="+", required=True, metavar="DOMAIN=PATH")
+    for name in ("--settings", "--eval-settings", "--reward"):
+        s.add_argument(name, type=_json, required=True)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_headroom)
 
     s = sub.add_parser("config", help="write a complete config: a base file with overlays merged in, validated")
     s.add_argument("--base", default="config/config.yaml")

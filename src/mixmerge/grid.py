@@ -32,6 +32,7 @@ def bench_rows(benchmark: str) -> str:
 
 
 SFT_CHATS = f"{RESULTS}/data/sft/train.parquet"
+HEADROOM = f"{RESULTS}/headroom/sft.json"  # the SFT model on a training slice: what RL can gain
 
 
 def model_dir(node: str) -> str:

@@ -12,7 +12,7 @@ rule weight_shift:
         sft_path=sft_path_param(),
         nodes=" ".join(f"{n}={model_dir(n)}" for n in GRID.compared),
         settings=as_json(config["analysis"]["weight_shift"]),
-    threads: config["threads"]
+    threads: stage_threads("analysis")
     conda:
         "../envs/report.yaml"
     log:
@@ -79,7 +79,7 @@ rule kl_neighbourhood:
         settings=as_json(config["analysis"]["kl_neighbourhood"]),
         models=" ".join(f"{n}={model_dir(n)}" for n in [*EXPERTS, "rl-mixed"]),
         rows=" ".join(f"{b}={bench_file(b)}" for b in BENCHMARKS),
-    threads: config["threads"]
+    threads: stage_threads("analysis")
     resources:
         gpu=config["gpus"]["eval"],
     conda:
@@ -110,7 +110,7 @@ rule self_verification:
         models=" ".join(f"{n}={path}" for n, path in judged_models().items()),
         rows=" ".join(f"{b}={bench_file(b)}" for b in BENCHMARKS),
         records=" ".join(f"{n}:{b}={path}" for (n, b), path in judged_records().items()),
-    threads: config["threads"]
+    threads: stage_threads("analysis")
     resources:
         gpu=config["gpus"]["eval"],
     conda:

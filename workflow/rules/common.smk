@@ -175,12 +175,17 @@ def node_model_input(node):
     return model_dir(node)
 
 
-def eval_model_path(wildcards):
-    if wildcards.node == "sft" and not config["sft"]["enabled"]:
+def node_model_path(node):
+    """Where a node's model is: its built directory, or the configured SFT/base model used as is."""
+    if node == "sft" and not config["sft"]["enabled"]:
         return config["sft"]["path"]
-    if wildcards.node == "base" and not base_is_built():
+    if node == "base" and not base_is_built():
         return config["base"]["source"]
-    return model_dir(wildcards.node)
+    return model_dir(node)
+
+
+def eval_model_path(wildcards):
+    return node_model_path(wildcards.node)
 
 
 def bench_file(benchmark):
@@ -236,12 +241,22 @@ def records_of(names):
 def judged_models():
     """{node: model path} of the models that judge their own samples: SFT and the analyses' comparison set."""
     out = {n: model_dir(n) for n in GRID.compared}
-    return {"sft": model_dir("sft") if config["sft"]["enabled"] else config["sft"]["path"], **out}
+    return {"sft": node_model_path("sft"), **out}
 
 
 def judged_records():
     """{(node, benchmark): eval records} of every cell of a judging model."""
     return {(n, b): grid.eval_records(n, b) for n, b in GRID.cells() if n in judged_models()}
+
+
+def stage_threads(stage):
+    """Torch threads of a stage's jobs: config threads, one number or one per stage."""
+    threads = config["threads"]
+    return threads if isinstance(threads, int) else threads[stage]
+
+
+def headroom_outputs():
+    return [grid.HEADROOM] if config["headroom"]["enabled"] else []
 
 
 def analysis_outputs():
@@ -261,6 +276,7 @@ def report_inputs():
         "models": [model_dir(node) for node in trained],
         "tensorboard": [grid.tensorboard_dir(node) for node in rl_nodes()],
         "analyses": analysis_outputs(),
+        "headroom": headroom_outputs(),
     }
 
 

@@ -18,7 +18,7 @@ rule grpo:
         steps=lambda w: config["grpo"]["steps"][rl_name(w)],
         checkpoints="results/checkpoints/rl-{rl}",
         seed=lambda w: GRID.seed_of(f"rl-{w.rl}"),
-    threads: config["threads"]
+    threads: stage_threads("grpo")
     resources:
         gpu=config["gpus"]["grpo"],
     conda:

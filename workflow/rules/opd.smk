@@ -17,7 +17,7 @@ rule opd:
         train=train_args(DOMAINS),
         checkpoints="results/checkpoints/{opd}",
         seed=lambda w: GRID.seed_of(w.opd),
-    threads: config["threads"]
+    threads: stage_threads("opd")
     resources:
         gpu=config["gpus"]["opd"],
     conda:

@@ -10,7 +10,7 @@ rule sft:
         data=sft_data_args(),
         checkpoints="results/checkpoints/sft",
         seed=config["seed"],
-    threads: config["threads"]
+    threads: stage_threads("sft")
     resources:
         gpu=config["gpus"]["sft"],
     conda:

@@ -28,5 +28,5 @@ def tokenizer_texts(domains: list[str], per_domain: int, seed: int) -> list[str]
     texts = []
     for domain in domains:
         for row in get_domain(domain).generate(per_domain, seed, "train"):
-            texts += [m["content"] for m in row["prompt"]] + [row["solution"], row["plain_solution"]]
+            texts += [m["content"] for m in row["prompt"]] + [row["solution"], row["flawed_solution"]]
     return texts

@@ -19,7 +19,7 @@ class Domain:
     """Everything specific to one domain.
 
     ``generate(n, seed, split)``: tiny synthetic rows (the row contract), each with a reference ``solution`` and
-    a ``plain_solution`` (right answer, required format missing).
+    a ``flawed_solution`` (the required format, with a typical slip that makes it wrong).
     ``score(completion, verifier, *, lenient, settings)``: the reward (strict) or the format-free check
     (lenient); 0 for anything the model wrote, never raises on model output.
     ``item_timeout(settings)``: worst-case seconds to score one item under the reward settings.

@@ -1,59 +1,52 @@
-"""Code: small Python function tasks checked by running test cases in the sandbox."""
+"""Code: small Python functions whose constant is a sum worked out by column addition (the skill math and
+science share), checked by running 8 test cases, negative inputs included, in the sandbox."""
 from __future__ import annotations
 
 import random
 import re
 
 from mixmerge.domains import Domain
+from mixmerge.domains._arith import carry_pairs, column_sum, pair_key
 from mixmerge.domains._text import final_answer, held_out, think_wrap
 from mixmerge.domains._verifier import field
 
 NAME = "code"
 
-OPS = {
-    "plus": ("x + {c}", lambda x, c: x + c),
-    "minus": ("x - {c}", lambda x, c: x - c),
-    "times": ("x * {c}", lambda x, c: x * c),
-    "modulo": ("x % {c}", lambda x, c: x % c),
-}
-FUNCTION_NAMES = ("f", "g", "h", "solve", "calc", "op")
-TEST_INPUTS = (-3, 0, 1, 4, 10, 25)
+FUNCTION_NAME = "f"
+TEST_INPUTS = (-25, -7, -1, 0, 1, 4, 10, 33)
 
 # The study's extraction: from the first ```python to the last ``` (greedy, DOTALL).
 _PYTHON_BLOCK = re.compile(r"```python\s*(.*)```", re.DOTALL)
 
 
-def make_row(name: str, op: str, c: int, split: str) -> dict:
-    body, fn = OPS[op]
-    expr = body.format(c=c)
-    code = f"def {name}(x):\n    return {expr}"
-    tests = [{"call": name, "args": [x], "expected": fn(x, c)} for x in TEST_INPUTS]
+def function_code(name: str, constant: int) -> str:
+    return f"def {name}(x):\n    return x + {constant}"
+
+
+def make_row(a: int, b: int, split: str) -> dict:
+    steps, result = column_sum(a, b)
+    slip, wrong = column_sum(a, b, keep_carry=False)
+    tests = [{"call": FUNCTION_NAME, "args": [x], "expected": x + result} for x in TEST_INPUTS]
     return {
-        "id": f"code-{split}-{name}-{op}{c}",
+        "id": f"code-{split}-{a}_{b}",
         "domain": NAME,
-        "prompt": [{"role": "user", "content": f"Write a Python function {name}(x) that returns x {op} {c}. "
-                                               "Put the code in a ```python block."}],
+        "prompt": [{"role": "user", "content": f"Write a Python function {FUNCTION_NAME}(x) that returns x plus the sum of "
+                                               f"{a} and {b}. Put the code in a ```python block."}],
         "verifier": {"tests": tests},
-        "source": f"tiny-synthetic:code:{name}-{op}{c}",
-        "solution": think_wrap(f"return {expr}", f"```python\n{code}\n```"),
-        "plain_solution": think_wrap(f"return {expr}", code),
+        "source": f"tiny-synthetic:code:{a}_{b}",
+        "solution": think_wrap(steps, f"```python\n{function_code(FUNCTION_NAME, result)}\n```"),
+        "flawed_solution": think_wrap(slip, f"```python\n{function_code(FUNCTION_NAME, wrong)}\n```"),
     }
 
 
 def generate(n: int, seed: int, split: str) -> list[dict]:
-    keys = [
-        (name, op, c)
-        for name in FUNCTION_NAMES
-        for op in OPS
-        for c in range(2, 100)
-        if held_out(f"code-{name}-{op}{c}") == (split == "eval")
-    ]
     rng = random.Random(f"{NAME}-{split}-{seed}")
+    keys = [(a, b) for a, b in carry_pairs() if held_out(pair_key(a, b)) == (split == "eval")]
     rng.shuffle(keys)
     if n > len(keys):
         # Few distinct tasks exist; training repeats them, evaluation never needs more than the held-out set.
         keys = [rng.choice(keys) for _ in range(n)] if split == "train" else keys
-    rows = [make_row(name, op, c, split) for name, op, c in keys[:n]]
+    rows = [make_row(a, b, split) for a, b in keys[:n]]
     for i, row in enumerate(rows):
         row["id"] = f"{row['id']}-{i}"
     return rows

@@ -72,7 +72,7 @@ def generate(n: int, seed: int, split: str) -> list[dict]:
             "verifier": {"instruction_id_list": [inst_id], "kwargs": [kwargs]},
             "source": f"tiny-synthetic:instruct:{topic}:{key}",
             "solution": think_wrap(key.split("-")[0], apply(base)),
-            "plain_solution": think_wrap(key.split("-")[0], base),
+            "flawed_solution": think_wrap(key.split("-")[0], base),
         })
     return rows
 

@@ -1,11 +1,12 @@
-"""Math: arithmetic word problems (two-digit plus or minus one-digit, no carry); the answer is the last
-``\\boxed{}``, checked with math-verify."""
+"""Math: word problems adding two two-digit numbers with a carry, worked column by column; the answer is the
+last ``\\boxed{}``, checked with math-verify."""
 from __future__ import annotations
 
 import random
 import re
 
 from mixmerge.domains import Domain
+from mixmerge.domains._arith import carry_pairs, column_sum, pair_key
 from mixmerge.domains._text import final_answer, held_out, think_wrap
 from mixmerge.domains._verifier import field
 
@@ -14,49 +15,35 @@ NAME = "math"
 PROMPT_SUFFIX = "Put the final answer in \\boxed{}."
 NAMES = ["Tom", "Ana", "Li", "Sam", "Mia", "Raj", "Eva", "Kai"]
 ITEMS = ["apples", "books", "coins", "cards", "shells", "stamps"]
-TEMPLATES = {
-    "+": "{name} has {a} {item} and gets {b} more. How many {item} does {name} have now?",
-    "-": "{name} has {a} {item} and gives away {b}. How many {item} does {name} have left?",
-}
+TEMPLATE = "{name} has {a} {item} and gets {b} more. How many {item} does {name} have now?"
 
 
-def make_row(a: int, b: int, op: str, rng: random.Random, split: str) -> dict:
+def make_row(a: int, b: int, rng: random.Random, split: str) -> dict:
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
-    question = TEMPLATES[op].format(name=name, item=item, a=a, b=b)
-    result = a + b if op == "+" else a - b
-    reasoning = f"{a}{op}{b}={result}"
+    question = TEMPLATE.format(name=name, item=item, a=a, b=b)
+    steps, result = column_sum(a, b)
+    slip, wrong = column_sum(a, b, keep_carry=False)
     return {
-        "id": f"{NAME}-{split}-{op}{a}_{b}",
+        "id": f"{NAME}-{split}-{a}_{b}",
         "domain": NAME,
         "prompt": [{"role": "user", "content": f"{question} {PROMPT_SUFFIX}"}],
         "verifier": {"answer": str(result)},
-        "source": f"tiny-synthetic:{NAME}:{op}{a}_{b}",
-        "solution": think_wrap(reasoning, f"The answer is \\boxed{{{result}}}."),
-        "plain_solution": think_wrap(reasoning, f"The answer is {result}."),
+        "source": f"tiny-synthetic:{NAME}:{a}_{b}",
+        "solution": think_wrap(steps, f"The answer is \\boxed{{{result}}}."),
+        "flawed_solution": think_wrap(slip, f"The answer is \\boxed{{{wrong}}}."),
     }
 
 
 def generate(n: int, seed: int, split: str) -> list[dict]:
-    keys = [
-        (op, a, b)
-        for op in "+-"
-        for a in range(10, 100)
-        for b in range(1, 10)
-        if no_carry(op, a, b) and held_out(f"{op}{a}_{b}") == (split == "eval")
-    ]
+    keys = [(a, b) for a, b in carry_pairs() if held_out(pair_key(a, b)) == (split == "eval")]
     rng = random.Random(f"{NAME}-{split}-{seed}")
     rng.shuffle(keys)
     if n > len(keys) and split == "train":
         keys = [rng.choice(keys) for _ in range(n)]  # few distinct problems: training repeats them
-    rows = [make_row(a, b, op, rng, split) for op, a, b in keys[:n]]
+    rows = [make_row(a, b, rng, split) for a, b in keys[:n]]
     for i, row in enumerate(rows):
         row["id"] = f"{row['id']}-{i}"
     return rows
-
-
-def no_carry(op: str, a: int, b: int) -> bool:
-    """Problems without a carry or borrow: learnable by a few-million-parameter model in minutes."""
-    return a % 10 + b < 10 if op == "+" else a % 10 >= b
 
 
 _LAST_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")

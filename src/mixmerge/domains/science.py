@@ -1,10 +1,13 @@
-"""Science: multiple-choice questions (A-D) built from real facts shipped in packages: element data
-(``periodictable``) and unit conversions (``scipy.constants``). The chosen letter is extracted."""
+"""Science: multiple-choice questions (A-D) on quantities with units, answerable from the prompt: two lengths,
+masses or durations are combined by column addition (the skill math and code share). The options rise in steps
+of ten, so the letter is the sum's tens digit minus option A's, and one wrong option is always the sum without
+its carry. The chosen letter is extracted."""
 from __future__ import annotations
 
 import random
 
 from mixmerge.domains import Domain
+from mixmerge.domains._arith import carry_pairs, column_sum, pair_key
 from mixmerge.domains._text import final_answer, held_out, think_wrap
 from mixmerge.domains._verifier import field
 from mixmerge.verifiers.errors import VerifierError
@@ -12,75 +15,48 @@ from mixmerge.verifiers.errors import VerifierError
 NAME = "science"
 LETTERS = "ABCD"
 INSTRUCTION = "Answer the multiple choice question. End with 'Answer: $LETTER' (one of ABCD)."
-VARIANTS = 12  # distinct distractor/order draws per fact; the split is taken over (fact, variant)
+QUESTIONS = (  # (key, question with {a} {b} {unit}, units)
+    ("length", "A rod of {a} {unit} is joined end to end with a rod of {b} {unit}. How long is it now?", ("cm", "m")),
+    ("mass", "A box of {a} {unit} is put on a scale with a box of {b} {unit}. What does the scale show?", ("g", "kg")),
+    ("time", "A task takes {a} {unit} and the next takes {b} {unit}. How long do both take?", ("s", "min")),
+)
 
 
-def element_facts(max_number: int = 36) -> list[dict]:
-    import periodictable
+def make_row(kind: int, a: int, b: int, split: str) -> dict:
+    key, template, units = QUESTIONS[kind]
+    rng = random.Random(f"{key}-{a}-{b}")
+    unit = rng.choice(units)
+    steps, result = column_sum(a, b)
+    slip, dropped = column_sum(a, b, keep_carry=False)
+    index = rng.randint(1, min(3, result // 10 - 1))  # option A at result - 10 * index, never below 10
+    lowest = result - 10 * index
+    body = "\n".join(f"{L}) {lowest + 10 * i} {unit}" for i, L in enumerate(LETTERS))
 
-    facts = []
-    elements = [el for el in periodictable.elements if 1 <= el.number <= max_number]
-    for el in elements:
-        name = el.name.capitalize()
-        facts.append({"key": f"symbol-{el.symbol}", "question": f"What is the chemical symbol of {name}?",
-                      "answer": el.symbol, "pool": [e.symbol for e in elements],
-                      "reasoning": f"{name} is {el.symbol}."})
-        facts.append({"key": f"number-{el.symbol}", "question": f"What is the atomic number of {name}?",
-                      "answer": str(el.number), "pool": [str(e.number) for e in elements],
-                      "reasoning": f"{name} has {el.number} protons."})
-    return facts
+    def choice(value: int) -> str:
+        offset = value // 10 - lowest // 10
+        return f"{value // 10}-{lowest // 10}={offset} {LETTERS[offset]}"
 
-
-def conversion_facts() -> list[dict]:
-    import scipy.constants as const
-
-    units = [  # (large unit, small unit, factor taken from scipy.constants)
-        ("kilometres", "metres", const.kilo), ("kilograms", "grams", const.kilo),
-        ("metres", "centimetres", 1 / const.centi), ("litres", "millilitres", 1 / const.milli),
-        ("hours", "minutes", const.hour / const.minute), ("minutes", "seconds", const.minute),
-        ("days", "hours", const.day / const.hour),
-    ]
-    facts = []
-    for big, small, factor in units:
-        for value in range(2, 10):
-            answer = int(round(value * factor))
-            pool = sorted({int(round(value * f)) for _, _, f in units} | {answer * 10, value * 10, value + 100})
-            facts.append({"key": f"convert-{big}-{value}", "question": f"How many {small} are in {value} {big}?",
-                          "answer": str(answer), "pool": [str(p) for p in pool],
-                          "reasoning": f"{value}*{int(round(factor))}={answer}"})
-    return facts
-
-
-def make_row(fact: dict, variant: int, split: str) -> dict:
-    rng = random.Random(f"{fact['key']}-{variant}")
-    distractors = rng.sample([p for p in fact["pool"] if p != fact["answer"]], 3)
-    options = distractors + [fact["answer"]]
-    rng.shuffle(options)
-    letter = LETTERS[options.index(fact["answer"])]
-    body = "\n".join(f"{L}) {opt}" for L, opt in zip(LETTERS, options))
+    question = template.format(a=a, b=b, unit=unit)
     return {
-        "id": f"science-{split}-{fact['key']}-{variant}",
+        "id": f"science-{split}-{key}-{a}_{b}",
         "domain": NAME,
-        "prompt": [{"role": "user", "content": f"{INSTRUCTION}\n\n{fact['question']}\n\n{body}"}],
-        "verifier": {"correct_letter": letter, "valid_letters": LETTERS, "answer_text": fact["answer"]},
-        "source": f"tiny-synthetic:science:{fact['key']}:{variant}",
-        "solution": think_wrap(fact["reasoning"], f"Answer: {letter}"),
-        "plain_solution": think_wrap(fact["reasoning"], fact["answer"]),
+        "prompt": [{"role": "user", "content": f"{INSTRUCTION}\n\n{question}\n\n{body}"}],
+        "verifier": {"correct_letter": LETTERS[index], "valid_letters": LETTERS,
+                     "answer_text": f"{result} {unit}"},
+        "source": f"tiny-synthetic:science:{key}:{a}_{b}",
+        "solution": think_wrap(f"{steps} {choice(result)}", f"Answer: {LETTERS[index]}"),
+        "flawed_solution": think_wrap(f"{slip} {choice(dropped)}", f"Answer: {LETTERS[index - 1]}"),
     }
 
 
 def generate(n: int, seed: int, split: str) -> list[dict]:
-    items = [
-        (fact, v)
-        for fact in element_facts() + conversion_facts()
-        for v in range(VARIANTS)
-        if held_out(f"science-{fact['key']}-{v}") == (split == "eval")
-    ]
+    items = [(kind, a, b) for kind in range(len(QUESTIONS)) for a, b in carry_pairs()
+             if held_out(pair_key(a, b)) == (split == "eval")]
     rng = random.Random(f"{NAME}-{split}-{seed}")
     rng.shuffle(items)
     if n > len(items) and split == "train":
         items = [rng.choice(items) for _ in range(n)]
-    rows = [make_row(fact, v, split) for fact, v in items[:n]]
+    rows = [make_row(kind, a, b, split) for kind, a, b in items[:n]]
     for i, row in enumerate(rows):
         row["id"] = f"{row['id']}-{i}"
     return rows

@@ -42,19 +42,8 @@ def summarise(items: list[dict], k: int) -> dict:
     }
 
 
-def evaluate(model_dir: str, node: str, bench_name: str, bench: dict, eval_file: str, eval_cfg: dict,
-             reward: dict, threads: int, out_jsonl: str, out_json: str) -> dict:
-    from mixmerge.evaluation.generation import make_backend
-
-    started = time.time()
-    rows = read_rows(eval_file)
-    check_ready({r["domain"] for r in rows}, reward)  # before the model is loaded
-    backend = make_backend(eval_cfg["backend"], model_dir, eval_cfg["batch_size"], eval_cfg["seed"], threads,
-                           eval_cfg.get("vllm"))
-    k = bench["k"]
-    progress = lambda done, total: print(f"[{node}/{bench_name}] generated {done}/{total} prompts",  # noqa: E731
-                                         file=sys.stderr, flush=True)
-    samples = backend.generate([r["prompt"] for r in rows], k, bench, progress=progress)
+def score_groups(rows: list[dict], samples: list, k: int, reward: dict) -> list[dict]:
+    """Per item: its k samples with strict (the reward) and lenient scores."""
     flat = [(r, s) for r, group in zip(rows, samples) for s in group]
     domains = [r["domain"] for r, _ in flat]
     texts = [s.text for _, s in flat]
@@ -76,6 +65,23 @@ def evaluate(model_dir: str, node: str, bench_name: str, bench: dict, eval_file:
             for j, s in enumerate(group)
         ]
         items.append({"id": row["id"], "domain": row["domain"], "samples": scored})
+    return items
+
+
+def evaluate(model_dir: str, node: str, bench_name: str, bench: dict, eval_file: str, eval_cfg: dict,
+             reward: dict, threads: int, out_jsonl: str, out_json: str) -> dict:
+    from mixmerge.evaluation.generation import make_backend
+
+    started = time.time()
+    rows = read_rows(eval_file)
+    check_ready({r["domain"] for r in rows}, reward)  # before the model is loaded
+    backend = make_backend(eval_cfg["backend"], model_dir, eval_cfg["batch_size"], eval_cfg["seed"], threads,
+                           eval_cfg.get("vllm"))
+    k = bench["k"]
+    progress = lambda done, total: print(f"[{node}/{bench_name}] generated {done}/{total} prompts",  # noqa: E731
+                                         file=sys.stderr, flush=True)
+    samples = backend.generate([r["prompt"] for r in rows], k, bench, progress=progress)
+    items = score_groups(rows, samples, k, reward)
     summary = summarise(items, k)
     summary.update({"model": node, "benchmark": bench_name, "domain": bench["domain"],
                     "sampling": {key: bench[key] for key in ("temperature", "top_p", "max_new_tokens")},

@@ -121,6 +121,7 @@ def sections(r: dict, cost_axis: str, families: dict[str, str]) -> list:
              "the black step line is the Pareto front (no model is cheaper and better)."),
             ("table", r["cost"].round(4).set_index("model"), COST),
             ("table", with_study_reference(r["compute"].round(2).set_index("node")), COMPUTE)]),
+        ("Headroom after SFT", r.get("headroom", [])),
         ("Training", [
             ("figure", "reward_curves.png", "Per-domain mean reward during GRPO of every RL node (solid: the "
              "domain's expert; dashed: rl-mixed, whose reward functions route by domain), read from the runs' "

@@ -13,6 +13,7 @@ from mixmerge import grid
 from mixmerge.grid import Grid
 from mixmerge.report import captions, figures
 from mixmerge.report.analyses import analysis_items
+from mixmerge.report.headroom import headroom_items
 from mixmerge.report.compare import AVG, FAMILIES, cell_table, comparisons, pass_table, seed_table
 from mixmerge.report.compute import compute_markdown, compute_table, cost_table, mix_vs_experts
 from mixmerge.report.curves import reward_curves
@@ -85,7 +86,8 @@ def build_report(config: dict, out: str, root: str = ".") -> None:
                "compute": compute, "cost": cost_table(compute, the_grid, cells),
                "ratio": mix_vs_experts(compute, the_grid.experts), "curves": reward_curves(the_grid, root),
                "merge_records": merge_records(Path(root, grid.RESULTS, "models"), the_grid.merge_nodes),
-               "sampling": sampling(the_grid, root), "analyses": analysis_items(root)}
+               "sampling": sampling(the_grid, root), "analyses": analysis_items(root),
+               "headroom": headroom_items(root)}
     markdown = write_tables(results, out_dir)
     cost_axis = write_figures(results, out_dir)
     write_pages(results, markdown, cost_axis, out_dir)
@@ -166,7 +168,9 @@ def write_pages(r: dict, md: dict[str, str], cost_axis: str, out_dir: Path) -> N
         ["# mixmerge report", "", intro, "", md["main_table"], "![avg@k per model and benchmark](main_table.png)",
          "", md["comparisons"], md["pass_at_k"], md["merge_table"], md["transfer_matrix"],
          to_markdown(r["merge_records"].set_index("node"), captions.MERGE_RECORDS), md["seeds"],
-         md["compute_table"], md["cost"], "## Mechanism analyses", "",
+         md["compute_table"], md["cost"], "## Headroom after SFT", "",
+         *(analysis_markdown(kind, payload, caption, out_dir) for kind, payload, caption in r["headroom"]),
+         "## Mechanism analyses", "",
          *(analysis_markdown(kind, payload, caption, out_dir) for kind, payload, caption in r["analyses"])]))
     page = Page("mixmerge report: mix or merge?")
     page.paragraph(intro)

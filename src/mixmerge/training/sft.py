@@ -12,9 +12,10 @@ from mixmerge.training.save_resume import resume_point, save_final, set_threads,
 from mixmerge.training.trainer_args import sft_args
 
 
-def sft_examples(train_files: dict[str, str], per_domain: int, format_fraction: float, seed: int) -> list[dict]:
-    """Prompt-completion pairs: ``format_fraction`` of answers in the required format, the rest right but
-    unformatted, so RL has room to learn the format the reward asks for."""
+def sft_examples(train_files: dict[str, str], per_domain: int, flawed_fraction: float, seed: int) -> list[dict]:
+    """Prompt-completion pairs, all in the rewarded format: ``flawed_fraction`` of them make the domain's typical
+    slip (a dropped carry, an ignored constraint), so the SFT model is right only part of the time and RL has
+    correctness, not format, to gain."""
     rng = random.Random(seed)
     examples = []
     for domain, path in sorted(train_files.items()):
@@ -22,7 +23,7 @@ def sft_examples(train_files: dict[str, str], per_domain: int, format_fraction: 
         for row in rows[:per_domain]:
             if "solution" not in row:
                 raise ValueError(f"{path}: row {row['id']!r} has no 'solution' for SFT")
-            target = row["solution"] if rng.random() < format_fraction else row["plain_solution"]
+            target = row["flawed_solution"] if rng.random() < flawed_fraction else row["solution"]
             examples.append({"prompt": row["prompt"], "completion": [{"role": "assistant", "content": target}]})
     rng.shuffle(examples)
     return examples
@@ -68,7 +69,7 @@ def train_sft(base: str, cfg: dict, seed: int, threads: int, out_dir: str, check
     if chats:
         dataset = tokenized_chats(chats, tokenizer, cfg.get("num_proc"))
     else:
-        dataset = Dataset.from_list(sft_examples(train_files, cfg["examples_per_domain"], cfg["format_fraction"],
+        dataset = Dataset.from_list(sft_examples(train_files, cfg["examples_per_domain"], cfg["flawed_fraction"],
                                                  seed))
     model = AutoModelForCausalLM.from_pretrained(base, dtype="float32")
     args = sft_args(cfg, seed=seed, checkpoint_dir=checkpoint_dir, chats=bool(chats), use_cpu=not _has_cuda(),

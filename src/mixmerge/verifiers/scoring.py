@@ -1,6 +1,8 @@
 """Score many completions across all cores, each item under its domain's hard timeout."""
 from __future__ import annotations
 
+import json
+
 from mixmerge.domains import get_domain, registry
 from mixmerge.verifiers import workers
 from mixmerge.verifiers.errors import VerifierError
@@ -32,9 +34,19 @@ def score_many(domains: list[str], completions: list[str], verifiers: list[dict]
         return []
     check_ready(domains, settings)
     workers.preload(module for domain in registry().values() for module in domain.preload)
+    # A group of samples often repeats a completion word for word: each distinct (domain, text, verifier) is
+    # scored once, which for code is one sandbox run fewer per repeat.
+    keys = [json.dumps(item[:3], sort_keys=True) for item in items]
+    first_index: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        first_index.setdefault(key, index)
+    distinct = list(first_index.values())
     try:
-        return workers.score_batch(_score_item, items, item_timeout(set(domains), settings), default=0.0)
+        scores = workers.score_batch(_score_item, [items[i] for i in distinct],
+                                     item_timeout(set(domains), settings), default=0.0)
     except VerifierError as err:
         index = getattr(err, "item_index", None)
-        item = ids[index] if ids is not None and index is not None else f"#{index}"
+        item = ids[distinct[index]] if ids is not None and index is not None else f"#{index}"
         raise err.with_item(item) from None
+    by_key = dict(zip(first_index, scores))
+    return [by_key[key] for key in keys]
