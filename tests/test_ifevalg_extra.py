@@ -107,6 +107,8 @@ def test_copy_span_accepts_either_end_reading():
     ("letters:letter_counting2", {"letter": "ab", "let_frequency": 2, "let_relation": "at least"}, "one letter"),
     ("letters:letter_counting2", {"letter": "\u00e9", "let_frequency": 2, "let_relation": "at least"}, "one letter"),
     ("count:lowercase_counting", {"N": True}, "must be an integer"),
+    ("letters:letter_counting", {"N": 0, "relation": "less than"}, "cannot be met"),
+    ("letters:letter_counting2", {"letter": "e", "let_frequency": 0.0, "let_relation": "less than"}, "cannot be met"),
     ("keywords:exclude_word_harder", {"keyword": "!!"}, "holds no word"),
     ("keywords:word_once", {"keyword": ["a", "b"]}, "non-empty string"),
 ])

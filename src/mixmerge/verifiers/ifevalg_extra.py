@@ -138,6 +138,13 @@ def letter_frequency(text: str, letter: str, let_frequency: int, let_relation: s
     return compare(text.lower().count(letter), let_relation, let_frequency)
 
 
+def _below_zero(count: str, relation: str):
+    def validate(args: dict) -> None:
+        if args[relation] == "less than" and args[count] == 0:
+            raise ValueError(f"'less than 0' ({count}) cannot be met")
+    return validate
+
+
 def _one_ascii_letter(name: str, value) -> str:
     value = text_arg(name, value).lower()
     if len(value) != 1 or not ("a" <= value <= "z"):
@@ -210,7 +217,8 @@ RULES = {
     "keywords:word_count_different_numbers": Rule(
         "In your response, the word {keyword} should appear {relation} {frequency} times.",
         lambda text, keyword, frequency, relation: compare(count_phrase(keyword, text), relation, frequency),
-        {"keyword": word_arg, "frequency": _N0, "relation": relation_arg}),
+        {"keyword": word_arg, "frequency": _N0, "relation": relation_arg},
+        validate=_below_zero("frequency", "relation")),
     "keywords:exclude_word_harder": Rule("Do not include keyword {keyword} in the response.", exclude_word,
                                          {"keyword": word_arg}, ignored=("instruction",),
                                          validate=_keyword_is_a_word),
@@ -243,10 +251,11 @@ RULES = {
     "count:lowercase_counting": Rule("In your response, all lowercase words should appear at most {N} times.",
                                      lowercase_counting, {"N": _N0}),
     "letters:letter_counting": Rule("Answer with {relation} {N} letters.", letter_counting,
-                                    {"N": _N0, "relation": relation_arg}),
+                                    {"N": _N0, "relation": relation_arg}, validate=_below_zero("N", "relation")),
     "letters:letter_counting2": Rule(
         "In your response, the letter {letter} should appear {let_relation} {let_frequency} times.",
-        letter_frequency, {"letter": _one_ascii_letter, "let_frequency": _N0, "let_relation": relation_arg}),
+        letter_frequency, {"letter": _one_ascii_letter, "let_frequency": _N0, "let_relation": relation_arg},
+        validate=_below_zero("let_frequency", "let_relation")),
     "count:counting_composition": Rule(
         "Write 3 paragraphs, delimited by the markdown divider: * * *, with exactly {n_sent} sentences each, "
         "with exactly {n_words} words in each sentence.", counting_composition, {"n_sent": _N1, "n_words": _N1}),
