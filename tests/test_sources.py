@@ -42,14 +42,15 @@ def blend_spec(path="nemotron_blend.jsonl", **extra):
 def test_blend_maps_subsets_rewrites_and_filters(tmp_path, word_tokenizer):
     cards = prepare_blend(blend_spec(), DOMAINS, word_tokenizer, tmp_path)
     rows = {d: read_rows(tmp_path / d / "train.parquet") for d in DOMAINS}
-    assert {d: len(r) for d, r in rows.items()} == {"math": 3, "code": 1, "science": 1, "instruct": 2}
+    assert {d: len(r) for d, r in rows.items()} == {"math": 3, "code": 1, "science": 1, "instruct": 23}
     blend = cards["math"]["blend"]
-    assert blend["rows_read"] == 14
+    assert blend["rows_read"] == 35
     assert blend["drops"] == {"answer_letter_outside_A-H": 1, "gold_fails_math_check": 1,
                               "unsupported_instruction_id": 1,
                               "subset_dropped:nano_v3_sft_profiled_structured_outputs": 1,
                               "subset_dropped:nano_v3_sft_profiled_workbench": 1}
-    assert blend["duplicates_dropped"] == 1 and blend["unsupported_instruction_ids"] == {"keywords:start_end": 1}
+    assert blend["duplicates_dropped"] == 1
+    assert blend["unsupported_instruction_ids"] == {"detectable_content:rephrase_paragraph": 1}
     where = f"{FIX / 'nemotron_blend.jsonl'}:nano_v3_sft_profiled_dapo17k:7:line13"
     assert blend["gold_fails_math_check_examples"] == [f"{where}: '{{0, 1'"]
     assert cards["math"]["filters"]["dropped_prompt_too_long"] == 1
@@ -67,6 +68,17 @@ def test_blend_maps_subsets_rewrites_and_filters(tmp_path, word_tokenizer):
     assert instruct["instruct-instruction_following-0"] == {
         "instruction_id_list": ["change_case:english_lowercase", "punctuation:no_comma"], "kwargs": [{}, {}]}
     assert instruct["instruct-instruction_following-2"]["kwargs"] == [{"keywords": ["snow", "quiet"]}]
+    assert instruct["instruct-instruction_following-3"]["kwargs"] == [
+        {"phrase": "The early bird catches the worm", "small_n": 2.0}]
+
+
+def test_blend_keeps_rows_of_every_ifevalg_id_written_here():
+    from mixmerge.verifiers.ifevalg_extra import INSTRUCTION_DICT as ifevalg_extra
+
+    by_domain, card = load_blend(blend_spec(), ["instruct"])
+    kept = {i for row in by_domain["instruct"] for i in row["verifier"]["instruction_id_list"]}
+    assert set(ifevalg_extra) <= kept
+    assert card["unsupported_instruction_ids"] == {"detectable_content:rephrase_paragraph": 1}
 
 
 def test_blend_bad_rows_name_file_row_field():

@@ -49,6 +49,14 @@ CASES = {
                                          think("A tall, white tower.")),
     "instruct-instruction_following-2": (think("snow falls\nquiet fields rest\nwinter breath"),
                                          think("rain falls\nloud fields rest")),
+    "instruct-instruction_following-1": (think("rain taps softly on the roof all night rain"),
+                                         think("Rain taps softly on the roof all night.")),
+    "instruct-instruction_following-4": (think("Name three rivers in Europe and say where each one ends."),
+                                         think("The Danube ends in the Black Sea.")),
+    "instruct-instruction_following-8": (think("The harbor wakes with the tide; the tide turns."),
+                                         think("The harbor wakes; the harbor sleeps with the tide.")),
+    "instruct-instruction_following-21": (think("Toast the bread, add butter, then more butter."),
+                                          think("Toast the bread and add butter.")),
 }
 
 

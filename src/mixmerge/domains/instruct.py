@@ -1,5 +1,5 @@
-"""Instruction following: prompts with verifiable constraints, checked by lm-eval's IFEval instruction
-checkers; the reward is 1 only if every constraint holds."""
+"""Instruction following: prompts with verifiable constraints, checked by the IFEval, IFBench and IFEvalG
+instruction checkers (``verifiers.nltk_offline``); the reward is 1 only if every constraint holds."""
 from __future__ import annotations
 
 import random

@@ -1,4 +1,4 @@
-"""IFEval and IFBench strict checking fully offline.
+"""IFEval, IFBench and IFEvalG strict checking fully offline.
 
 lm-eval's IFEval utilities (and the IFBench checkers) call ``nltk.download("punkt_tab")`` at import when the
 data is missing (which fails offline and leaves sentence counting broken). No package ships ``punkt_tab``, so
@@ -78,8 +78,9 @@ def _no_downloads():
 
 
 def instruction_registry() -> dict:
-    """Instruction id -> checker class: lm-eval's IFEval registry plus IFBench's (``if-verifiable``, a port of
-    ``allenai/IFBench``'s checkers), imported with the offline data in place. The two sets share no id."""
+    """Instruction id -> checker class: lm-eval's IFEval registry, IFBench's (``if-verifiable``, a port of
+    ``allenai/IFBench``'s checkers) and the IFEvalG ids neither has (``ifevalg_extra``, written here), imported
+    with the offline data in place. No id is in two of the sets."""
     global _registry
     if _registry is None:
         ensure_punkt()
@@ -88,12 +89,15 @@ def instruction_registry() -> dict:
         with _no_downloads():
             from lm_eval.tasks.ifeval.instructions_registry import INSTRUCTION_DICT as ifeval
             from if_verifiable.ifbench.instructions_registry import INSTRUCTION_DICT as ifbench
-        shared = set(ifeval) & set(ifbench)
-        if shared:
-            raise RuntimeError(f"IFEval and IFBench checkers share instruction ids {sorted(shared)}")
+            from mixmerge.verifiers.ifevalg_extra import INSTRUCTION_DICT as ifevalg
+        sets = {"IFEval": ifeval, "IFBench": ifbench, "IFEvalG": ifevalg}
+        for a, b in [("IFEval", "IFBench"), ("IFEval", "IFEvalG"), ("IFBench", "IFEvalG")]:
+            shared = set(sets[a]) & set(sets[b])
+            if shared:
+                raise RuntimeError(f"{a} and {b} checkers share instruction ids {sorted(shared)}")
         import langdetect
         langdetect.DetectorFactory.seed = 0  # its language guesses are random otherwise
-        _registry = {**ifeval, **ifbench}
+        _registry = {**ifeval, **ifbench, **ifevalg}
     return _registry
 
 
@@ -118,7 +122,7 @@ def _checker(instruction_id: str, kwargs: dict | None, prompt: str):
     """A configured checker; errors here come from the data (ids, kwargs), never from model output."""
     registry = instruction_registry()
     if instruction_id not in registry:
-        raise KeyError(f"unknown instruction id {instruction_id!r} (neither IFEval nor IFBench)")
+        raise KeyError(f"unknown instruction id {instruction_id!r} (not in IFEval, IFBench or IFEvalG)")
     missing = missing_nltk_data(instruction_id)
     if missing:  # without it the checker would fail every response
         raise LookupError(f"instruction {instruction_id!r} needs the NLTK data {missing!r}; install it into a "
@@ -133,7 +137,7 @@ def _checker(instruction_id: str, kwargs: dict | None, prompt: str):
 
 def all_instructions_followed(response: str, instruction_ids: list[str], kwargs: list[dict],
                               prompt: str = "") -> bool:
-    """Prompt-level strict IFEval/IFBench: True iff every instruction is followed (an empty response fails).
+    """Prompt-level strict IFEval/IFBench/IFEvalG: True iff every instruction is followed (an empty response fails).
 
     Never raises on model output; unknown ids or kwargs that do not fit (data problems) raise."""
     if len(kwargs) != len(instruction_ids):

@@ -1,6 +1,7 @@
-"""Instruction ids and kwargs checked against the checkers the instruct scorer uses (IFEval + IFBench).
+"""Instruction ids and kwargs checked against the checkers the instruct scorer uses (IFEval + IFBench + the
+IFEvalG ids neither has).
 
-An id that cannot be checked here (not in either registry, or its NLTK data is not installed) is dropped and
+An id that cannot be checked here (in none of the registries, or its NLTK data is not installed) is dropped and
 counted per id in the data card rather than scored 0; kwargs that the checker rejects are a bad row.
 """
 from __future__ import annotations
