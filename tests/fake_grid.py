@@ -94,6 +94,6 @@ def make(root: Path, spec: dict = SPEC, n: int = 40, k: int = 4, seed: int = 0, 
                       "dtype": "float32", "notes": ["expert 1: trims nothing"]}
             (root / grid.model_dir(node) / "merge_record.json").parent.mkdir(parents=True, exist_ok=True)
             (root / grid.model_dir(node) / "merge_record.json").write_text(json.dumps(record))
-    for node, bench in the_grid.cells():
-        write_bench(root / grid.eval_benchmark_file(node, bench), 10.0)
+    for node in dict.fromkeys(node for node, _ in the_grid.cells()):
+        write_bench(root / grid.eval_benchmark_file(node), 10.0)
     return the_grid

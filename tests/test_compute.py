@@ -35,7 +35,7 @@ def study_benchmarks(bench_dir):
         write_bench(bench_dir / "grpo" / f"{node}.tsv", hours * 3600 / 8)
     write_bench(bench_dir / "sft" / "sft.tsv", 7200)
     write_bench(bench_dir / "merge" / "merge-ties.tsv", 90)
-    write_bench(bench_dir / "eval" / "rl-mixed" / "math.tsv", 1800)
+    write_bench(bench_dir / "eval" / "rl-mixed.tsv", 1800)
 
 
 CONFIG = {"gpus": {"sft": 8, "grpo": 8, "merge": 0, "eval": 1}}
@@ -53,7 +53,7 @@ def test_study_table2_ratio(tmp_path):
     assert table.loc["rl-mixed", "gpu_hours"] == pytest.approx(2166.4)
     assert table.loc["sft", "gpu_hours"] == pytest.approx(16.0)  # 2 h x 8 GPUs
     assert table.loc["merge-ties", "gpu_hours"] == 0  # merged on CPU
-    assert table.loc["eval:rl-mixed/math", "gpu_hours"] == pytest.approx(0.5)  # 30 min x 1 GPU
+    assert table.loc["eval:rl-mixed", "gpu_hours"] == pytest.approx(0.5)  # 30 min x 1 GPU
     ratio = mix_vs_experts(table.reset_index(), EXPERTS)
     assert ratio["experts_gpu_hours"] == pytest.approx(6524.8)
     assert ratio["mixed_over_experts_gpu_hours"] == pytest.approx(2166.4 / 6524.8)

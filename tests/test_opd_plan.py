@@ -40,9 +40,10 @@ def check_opd_planned(text: str, config: dict) -> str:
     assert {f"results/models/rl-{d}" for d in config["domains"]} <= set(inputs)
     assert {f"results/data/{d}/train.parquet" for d in config["domains"]} <= set(inputs)
     assert field(opd, "output") == "results/models/opd"
-    for bench in config["benchmarks"]:
-        evaluate = job_block(text, "evaluate", f"node=opd, benchmark={bench}")
-        assert "results/models/opd" in field(evaluate, "input")
+    evaluate = job_block(text, "evaluate", "node=opd")
+    assert "results/models/opd" in field(evaluate, "input")
+    assert {f"results/eval/opd/{bench}.json" for bench in config["benchmarks"]} <= set(
+        field(evaluate, "output").split(", "))
     report = job_block(text, "report")
     assert "benchmarks/opd/opd.tsv" in field(report, "input")
     return opd

@@ -1,5 +1,5 @@
 """Seeds as a grid axis: node ids and parents (mixmerge.grid), and the DAG a two-seed config plans (a dry run in a
-workflow copy); the tiny default (one seed) plans the same 104 jobs as without the key."""
+workflow copy); the tiny default (one seed) plans the same 50 jobs as without the key."""
 import re
 
 import pytest
@@ -45,7 +45,7 @@ def job_counts(text: str) -> dict:
 
 def test_two_seeds_plan_the_replicated_nodes(workflow_copy):
     default = run_snakemake(workflow_copy, "-n", "--cores", "2", timeout=300)
-    assert job_counts(default.stdout + default.stderr)["total"] == 104
+    assert job_counts(default.stdout + default.stderr)["total"] == 50
     config = yaml.safe_load((workflow_copy / "config/config.yaml").read_text())
     assert config["seeds"] == [0]
     config["seeds"] = [0, 1]
@@ -54,12 +54,16 @@ def test_two_seeds_plan_the_replicated_nodes(workflow_copy):
     text = out.stdout + out.stderr
     counts = job_counts(text)
     merges = len(config["merges"])
-    cells = len(Grid.from_config(config).cells())   # the pairwise merge: its two domains' benchmarks only
+    the_grid = Grid.from_config(config)
     per_seed = len(config["domains"]) + 2 + (merges - 1)   # experts, rl-mixed, opd, the merges of all experts
-    assert cells == (2 + 2 * per_seed) * 4 + 2 * 2
-    assert counts == {"base_model": 1, "data_prep": 4, "sft": 1, "grpo": 10, "opd": 2, "merge": 2 * merges,
-                      "evaluate": cells, **dict.fromkeys(ANALYSES, 1), "report": 1, "all": 1,
-                      "total": 20 + len(ANALYSES) + 2 * merges + cells}
+    assert len(the_grid.cells()) == (2 + 2 * per_seed) * 4 + 2 * 2   # the pairwise merge: its two domains only
+    # one eval job per node: every benchmark, or (the pairwise merges) their two domains' benchmarks
+    assert [(name, len(nodes)) for name, _, nodes in the_grid.eval_rules()] == [
+        ("evaluate", 2 + 2 * per_seed), ("evaluate_set1", 2)]
+    assert counts == {"base_model": 1, "data_prep": 4, "sft": 1, "headroom": 1, "grpo": 10, "opd": 2,
+                      "merge": 2 * merges, "evaluate": 2 + 2 * per_seed, "evaluate_set1": 2,
+                      **dict.fromkeys(ANALYSES, 1), "report": 1, "all": 1,
+                      "total": 21 + len(ANALYSES) + 2 * merges + 2 + 2 * per_seed + 2}
     teachers = " ".join(f"{d}=results/models/rl-{d}.s1" for d in config["domains"])
     assert re.search(rf"opd --node opd\.s1 .*--teachers {re.escape(teachers)} .*--seed 1 ", text)
     assert re.search(r"grpo --node rl-math\.s1 .*--seed 1 .*--tensorboard logs/tensorboard/rl-math\.s1 ", text)

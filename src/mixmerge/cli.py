@@ -88,11 +88,15 @@ def cmd_merge(a) -> None:
 
 
 def cmd_eval(a) -> None:
-    from mixmerge.evaluation.avgk import evaluate
+    from mixmerge.evaluation.avgk import evaluate_node
 
-    summary = evaluate(a.model, a.node, a.benchmark, a.bench, a.data, a.eval_settings, a.reward, a.threads,
-                       a.out_jsonl, a.out_json)
-    print(json.dumps(summary))
+    per_cell = (a.benchmark, a.bench, a.data, a.reward, a.out_jsonl, a.out_json)
+    if len({len(values) for values in per_cell}) != 1:
+        sys.exit("eval: give --benchmark, --bench, --data, --reward, --out-jsonl and --out-json once per benchmark")
+    keys = ("benchmark", "bench", "data", "reward", "out_jsonl", "out_json")
+    cells = [dict(zip(keys, values)) for values in zip(*per_cell)]
+    for summary in evaluate_node(a.model, a.node, cells, a.eval_settings, a.threads):
+        print(json.dumps(summary))
 
 
 def cmd_headroom(a) -> None:
@@ -235,17 +239,17 @@ def _grid_commands(sub) -> None:
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_merge)
 
-    s = sub.add_parser("eval", help="avg@k of one model on one benchmark")
+    s = sub.add_parser("eval", help="avg@k of one model on its benchmarks (each cell's six options once per "
+                                    "benchmark, in the same order)")
     s.add_argument("--model", required=True)
     s.add_argument("--node", required=True)
-    s.add_argument("--benchmark", required=True)
-    s.add_argument("--bench", type=_json, required=True)
-    s.add_argument("--data", required=True)
     s.add_argument("--eval-settings", type=_json, required=True)
-    s.add_argument("--reward", type=_json, required=True)
     s.add_argument("--threads", type=int, default=1)
-    s.add_argument("--out-jsonl", required=True)
-    s.add_argument("--out-json", required=True)
+    s.add_argument("--benchmark", action="append", required=True)
+    for name in ("--bench", "--reward"):
+        s.add_argument(name, type=_json, action="append", required=True)
+    for name in ("--data", "--out-jsonl", "--out-json"):
+        s.add_argument(name, action="append", required=True)
     s.set_defaults(fn=cmd_eval)
 
     s = sub.add_parser("headroom", help="after SFT: avg@k, pass@k and format share on a training slice")

@@ -93,8 +93,9 @@ def benchmark_file(node: str) -> str:
     raise ValueError(f"node {node!r} is not trained or merged by the grid")
 
 
-def eval_benchmark_file(node: str, benchmark: str) -> str:
-    return f"benchmarks/eval/{node}/{benchmark}.tsv"
+def eval_benchmark_file(node: str) -> str:
+    """The Snakemake benchmark of a node's eval job (all its benchmarks, one model load)."""
+    return f"benchmarks/eval/{node}.tsv"
 
 
 def seed_tag(seed: int, primary: int) -> str:
@@ -194,6 +195,18 @@ class Grid:
 
     def cells(self) -> list[tuple[str, str]]:
         return [(node, bench) for node in self.nodes for bench in self.benchmarks if self.evaluated_on(node, bench)]
+
+    def eval_rules(self) -> list[tuple[str, tuple[str, ...], list[str]]]:
+        """[(rule name, benchmarks, nodes evaluated on exactly those)]: one eval rule per benchmark set, the
+        largest set first and named ``evaluate``; each job of such a rule evaluates one node on the set."""
+        sets: dict[tuple[str, ...], list[str]] = {}
+        for node in self.nodes:
+            benches = tuple(b for b in self.benchmarks if self.evaluated_on(node, b))
+            if benches:
+                sets.setdefault(benches, []).append(node)
+        ordered = sorted(sets.items(), key=lambda item: -len(item[0]))
+        return [("evaluate" if i == 0 else f"evaluate_set{i}", benches, nodes)
+                for i, (benches, nodes) in enumerate(ordered)]
 
     def split(self, node: str) -> tuple[str, int]:
         """``rl-math.s1`` -> (``rl-math``, 1); a shared node (base, sft) -> (node, the first seed)."""

@@ -1,5 +1,6 @@
 # Helpers shared by the rules: config validation, the grid (nodes x benchmarks), paths and params.
 import json
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -195,6 +196,16 @@ def bench_file(benchmark):
     return grid.bench_rows(benchmark)
 
 
+def eval_cell_args(node, benches):
+    """The eval command's six options per benchmark, shell-quoted."""
+    args = []
+    for b in benches:
+        args += ["--benchmark", b, "--bench", json.dumps(config["benchmarks"][b]), "--data", bench_file(b),
+                 "--reward", json.dumps(bench_reward(b)), "--out-jsonl", grid.eval_records(node, b),
+                 "--out-json", grid.eval_summary(node, b)]
+    return " ".join(shlex.quote(str(arg)) for arg in args)
+
+
 def bench_reward(benchmark):
     """The reward settings for one benchmark: the reward block with the benchmark's overrides."""
     return {**config["reward"], **config["benchmarks"][benchmark].get("reward", {})}
@@ -271,7 +282,7 @@ def report_inputs():
     return {
         "summaries": eval_outputs(),
         "records": [grid.eval_records(node, bench) for node, bench in GRID.cells()],
-        "eval_benchmarks": [grid.eval_benchmark_file(node, bench) for node, bench in GRID.cells()],
+        "eval_benchmarks": [grid.eval_benchmark_file(node) for node in dict.fromkeys(n for n, _ in GRID.cells())],
         "node_benchmarks": [grid.benchmark_file(node) for node in trained],
         "models": [model_dir(node) for node in trained],
         "tensorboard": [grid.tensorboard_dir(node) for node in rl_nodes()],

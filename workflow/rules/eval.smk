@@ -1,31 +1,37 @@
-# One cell per (model node, benchmark): results/eval/<node>/<benchmark>.{jsonl,json}
-rule evaluate:
-    input:
-        model=lambda w: node_model_input(w.node),
-        data=lambda w: bench_file(w.benchmark),
-    output:
-        jsonl="results/eval/{node}/{benchmark}.jsonl",
-        summary="results/eval/{node}/{benchmark}.json",
-    params:
-        run=RUN_EVAL,
-        model=eval_model_path,
-        bench=lambda w: as_json(config["benchmarks"][w.benchmark]),
-        settings=as_json(config["eval"]),
-        reward=lambda w: as_json(bench_reward(w.benchmark)),
-    threads: 1
-    resources:
-        gpu=config["gpus"]["eval"],
-    conda:
-        "../envs/eval.yaml"
-    log:
-        "logs/eval/{node}/{benchmark}.log",
-    benchmark:
-        "benchmarks/eval/{node}/{benchmark}.tsv"
-    shell:
-        "{params.run} eval --model {params.model} --node {wildcards.node} --benchmark {wildcards.benchmark} "
-        "--bench {params.bench:q} --data {input.data} --eval-settings {params.settings:q} "
-        "--reward {params.reward:q} --threads {threads} --out-jsonl {output.jsonl} --out-json {output.summary} "
-        "> {log} 2>&1"
+# One job per model node evaluates every benchmark of that node with one model load: the cells
+# results/eval/<node>/<benchmark>.{jsonl,json}. Nodes evaluated on the same benchmarks share a rule (pairwise merges
+# see only their own domains' benchmarks). Rerunning one cell (snakemake -f results/eval/<node>/<bench>.json)
+# reruns its node's job.
+for rule_name, benches, nodes in GRID.eval_rules():
+
+    rule:
+        name:
+            rule_name
+        wildcard_constraints:
+            node="|".join(re.escape(n) for n in nodes),
+        input:
+            model=lambda w: node_model_input(w.node),
+            data=[bench_file(b) for b in benches],
+        output:
+            jsonl=[f"results/eval/{{node}}/{b}.jsonl" for b in benches],
+            summary=[f"results/eval/{{node}}/{b}.json" for b in benches],
+        params:
+            run=RUN_EVAL,
+            model=eval_model_path,
+            settings=as_json(config["eval"]),
+            cells=lambda w, benches=benches: eval_cell_args(w.node, benches),
+        threads: 1
+        resources:
+            gpu=config["gpus"]["eval"],
+        conda:
+            "../envs/eval.yaml"
+        log:
+            "logs/eval/{node}.log",
+        benchmark:
+            "benchmarks/eval/{node}.tsv"
+        shell:
+            "{params.run} eval --model {params.model} --node {wildcards.node} --eval-settings {params.settings:q} "
+            "--threads {threads} {params.cells} > {log} 2>&1"
 
 
 # After SFT, before RL: avg@k, pass@k and the format share of the SFT model on a slice of each domain's
@@ -38,7 +44,7 @@ rule headroom:
         grid.HEADROOM,
     params:
         run=RUN_EVAL,
-        model=node_model_path("sft"),
+        model=lambda w: node_model_path("sft"),
         train=train_args(DOMAINS),
         settings=as_json(config["headroom"]),
         eval_settings=as_json(config["eval"]),

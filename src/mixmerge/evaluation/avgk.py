@@ -1,4 +1,5 @@
-"""avg@k evaluation of one model on one benchmark: per-item JSONL and a summary JSON."""
+"""avg@k evaluation of one model on its benchmarks, one model load for all: per benchmark, per-item JSONL and a
+summary JSON."""
 from __future__ import annotations
 
 import json
@@ -68,27 +69,34 @@ def score_groups(rows: list[dict], samples: list, k: int, reward: dict) -> list[
     return items
 
 
-def evaluate(model_dir: str, node: str, bench_name: str, bench: dict, eval_file: str, eval_cfg: dict,
-             reward: dict, threads: int, out_jsonl: str, out_json: str) -> dict:
+def evaluate_node(model_dir: str, node: str, cells: list[dict], eval_cfg: dict, threads: int) -> list[dict]:
+    """Every benchmark of one model with one model load. ``cells``: one dict per benchmark with ``benchmark``
+    (its name), ``bench`` (its settings), ``data`` (its rows), ``reward``, ``out_jsonl`` and ``out_json``."""
     from mixmerge.evaluation.generation import make_backend
 
-    started = time.time()
-    rows = read_rows(eval_file)
-    check_ready({r["domain"] for r in rows}, reward)  # before the model is loaded
+    for cell in cells:  # every scorer ready before the model is loaded
+        check_ready({r["domain"] for r in read_rows(cell["data"])}, cell["reward"])
     backend = make_backend(eval_cfg["backend"], model_dir, eval_cfg["batch_size"], eval_cfg["seed"], threads,
                            eval_cfg.get("vllm"))
+    return [evaluate_cell(backend, node, cell, eval_cfg) for cell in cells]
+
+
+def evaluate_cell(backend, node: str, cell: dict, eval_cfg: dict) -> dict:
+    started = time.time()
+    name, bench, reward = cell["benchmark"], cell["bench"], cell["reward"]
+    rows = read_rows(cell["data"])
     k = bench["k"]
-    progress = lambda done, total: print(f"[{node}/{bench_name}] generated {done}/{total} prompts",  # noqa: E731
+    progress = lambda done, total: print(f"[{node}/{name}] generated {done}/{total} prompts",  # noqa: E731
                                          file=sys.stderr, flush=True)
     samples = backend.generate([r["prompt"] for r in rows], k, bench, progress=progress)
     items = score_groups(rows, samples, k, reward)
     summary = summarise(items, k)
-    summary.update({"model": node, "benchmark": bench_name, "domain": bench["domain"],
+    summary.update({"model": node, "benchmark": name, "domain": bench["domain"],
                     "sampling": {key: bench[key] for key in ("temperature", "top_p", "max_new_tokens")},
                     "backend": eval_cfg["backend"], "seed": eval_cfg["seed"],
                     "wall_seconds": round(time.time() - started, 1)})
     # Each file complete or absent (a temporary file renamed); the summary, which Snakemake and the report take
     # as the cell's mark of completion, is written last.
-    atomic.write_text(out_jsonl, "".join(json.dumps(it) + "\n" for it in items))
-    atomic.write_text(out_json, json.dumps(summary, indent=2))
+    atomic.write_text(cell["out_jsonl"], "".join(json.dumps(it) + "\n" for it in items))
+    atomic.write_text(cell["out_json"], json.dumps(summary, indent=2))
     return summary

@@ -76,8 +76,8 @@ def compute_table(bench_dir: str | Path, config: dict, models_dir: str | Path | 
                 found[node] = (_stage_of(node), None)
     rows = [_row(node, stage, bench, _card_compute(models_dir, node), gpus_cfg)
             for node, (stage, bench) in found.items()]
-    for path in sorted(Path(bench_dir, "eval").glob("*/*.tsv")):
-        rows.append(_row(f"eval:{path.parent.name}/{path.stem}", "eval", path, None, gpus_cfg))
+    for path in sorted(Path(bench_dir, "eval").glob("*.tsv")):
+        rows.append(_row(f"eval:{path.stem}", "eval", path, None, gpus_cfg))
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["attempts"] = frame["attempts"].astype("Int64")
     return frame
