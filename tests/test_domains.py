@@ -135,6 +135,6 @@ def test_a_new_domain_is_one_module(workflow_copy):
 
     plan = run_snakemake(workflow_copy, "-n", "--forceall").stdout
     assert "results/models/rl-algebra" in plan
-    assert "results/eval/rl-algebra/algebra.json" in plan and "results/eval/merge-ties/algebra.json" in plan
+    assert "results/eval/rl-algebra/algebra.json" in plan and "results/eval/merge-ties-study/algebra.json" in plan
     assert "--experts results/models/rl-math results/models/rl-code results/models/rl-science " \
            "results/models/rl-instruct results/models/rl-algebra" in plan

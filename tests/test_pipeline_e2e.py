@@ -77,11 +77,11 @@ def test_mixed_run_logs_a_reward_curve_per_domain(grid):
 def test_one_cell_reruns_with_its_node_only(grid):
     workdir, _ = grid
     assert "Nothing to be done" in snakemake(workdir, "-n").stdout
-    target = "results/eval/merge-ties/math.json"
+    target = "results/eval/merge-ties-study/math.json"
     (workdir / target).unlink()
     dry = snakemake(workdir, "-n", target)
     assert dry.returncode == 0
-    assert "evaluate 1" in " ".join(dry.stdout.split())   # one job: merge-ties on its benchmarks
+    assert "evaluate 1" in " ".join(dry.stdout.split())   # one job: merge-ties-study on its benchmarks
     assert "grpo" not in dry.stdout.split("Job stats:")[1] and "sft" not in dry.stdout.split("Job stats:")[1]
     run = snakemake(workdir, target)
     assert run.returncode == 0, run.stderr[-3000:]
