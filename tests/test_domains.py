@@ -138,3 +138,32 @@ def test_a_new_domain_is_one_module(workflow_copy):
     assert "results/eval/rl-algebra/algebra.json" in plan and "results/eval/merge-ties-study/algebra.json" in plan
     assert "--experts results/models/rl-math results/models/rl-code results/models/rl-science " \
            "results/models/rl-instruct results/models/rl-algebra" in plan
+
+
+def test_column_sum_shows_the_carry_and_the_slip_drops_it():
+    from mixmerge.domains._arith import carry_pairs, column_sum
+
+    assert column_sum(47, 38) == ("7+8=15 4+3+1=8 so 85", 85)
+    assert column_sum(47, 38, keep_carry=False) == ("7+8=15 4+3=7 so 75", 75)
+    assert all(a % 10 + b % 10 >= 10 and a + b <= 99 for a, b in carry_pairs())
+    assert all(column_sum(a, b)[1] == a + b and column_sum(a, b, False)[1] == a + b - 10 for a, b in carry_pairs())
+
+
+def test_the_arithmetic_domains_hold_out_the_same_sums():
+    """An evaluated sum is trained in no domain: a gain on it from another domain's training is transfer."""
+    def sums(name, split, n):
+        return {(r["source"].split(":")[-1]) for r in get_domain(name).generate(n, 0, split)}
+
+    held = {name: sums(name, "eval", 10_000) for name in ("math", "code")}
+    science = {s for s in sums("science", "eval", 10_000)}
+    assert held["math"] == held["code"] == science
+    assert not held["math"] & sums("code", "train", 3000) and not held["math"] & sums("science", "train", 3000)
+
+
+def test_science_letter_is_the_tens_offset_from_option_a():
+    for row in get_domain("science").generate(50, 0, "train"):
+        prompt = row["prompt"][0]["content"]
+        lowest = int(prompt.split("A) ")[1].split()[0])
+        total = int(row["verifier"]["answer_text"].split()[0])
+        assert "ABCD"[(total - lowest) // 10] == row["verifier"]["correct_letter"]
+        assert f"B) {lowest + 10} " in prompt and (total - lowest) % 10 == 0
