@@ -68,8 +68,10 @@ def test_whole_program_memory_without_cgroup(monkeypatch):
             "time.sleep(3)\nprint(2)")
     r = run_python(code, limits=Limits(memory_mb=256, wall_s=5))
     assert r.status == "memory_limit"
+    # A fork bomb ends on the process cap or the clock, not on memory: the watchdog sums PSS, and forked
+    # interpreters share most of their pages.
     assert run_python("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
-                      limits=Limits(nproc=8, wall_s=2)).status in ("killed", "timeout", "memory_limit")
+                      limits=Limits(nproc=8, wall_s=2)).status in ("killed", "timeout")
 
 
 def test_run_python_reads_stdin_and_reports_status():

@@ -3,8 +3,8 @@
 ``id`` (str), ``domain`` (str), ``prompt`` (list of chat messages), ``verifier`` (JSON-serialisable dict the
 domain's scorer reads), ``source`` (dataset and index). Tiny synthetic rows also carry ``solution`` (reference
 response in the required format) and ``flawed_solution`` (the same format, with the domain's typical slip, so a
-wrong answer), used to build the SFT warm-up set. In parquet, ``prompt`` and ``verifier`` are stored as JSON strings so every
-domain shares one schema.
+wrong answer), used to build the SFT warm-up set. In parquet, ``prompt`` and ``verifier`` are stored as JSON
+strings so every domain shares one schema.
 """
 from __future__ import annotations
 

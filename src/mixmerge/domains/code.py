@@ -30,8 +30,8 @@ def make_row(a: int, b: int, split: str) -> dict:
     return {
         "id": f"code-{split}-{a}_{b}",
         "domain": NAME,
-        "prompt": [{"role": "user", "content": f"Write a Python function {FUNCTION_NAME}(x) that returns x plus the sum of "
-                                               f"{a} and {b}. Put the code in a ```python block."}],
+        "prompt": [{"role": "user", "content": f"Write a Python function {FUNCTION_NAME}(x) that returns x plus the "
+                                               f"sum of {a} and {b}. Put the code in a ```python block."}],
         "verifier": {"tests": tests},
         "source": f"tiny-synthetic:code:{a}_{b}",
         "solution": think_wrap(steps, f"```python\n{function_code(FUNCTION_NAME, result)}\n```"),

@@ -217,6 +217,16 @@ def process_tree(root: int) -> list[int]:
 
 
 def resident_bytes(pid: int) -> int:
+    """The process's proportional share of resident memory (PSS): a page shared by n processes counts 1/n in
+    each, so the sum over a tree is its real footprint. Summed RSS counted the interpreter's shared pages once per
+    process, and eight forked interpreters passed 1 GiB. Falls back to RSS where smaps_rollup is missing."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) << 10
+    except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError):
+        pass
     try:
         with open(f"/proc/{pid}/statm") as f:
             return int(f.read().split()[1]) * PAGE
