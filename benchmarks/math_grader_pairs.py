@@ -91,7 +91,8 @@ def _expressions():
     yield "polynomial", "2x+2", "2(x+1)", 1, "sympy: the difference simplifies to 0"
     yield "equation", "y = 2x+3", "2x+3", 1, "mathd: the 'y' prefix dropped"
     for base, exp in ((2, 10), (3, 12), (10, 15)):
-        yield "exponent_guard", f"{base}^{{{exp}}}", str(base ** exp), 0, "sympy: an integer gold needs an integer (^10 is not evaluated either)"
+        yield "exponent_guard", f"{base}^{{{exp}}}", str(base ** exp), 0, \
+            "sympy: an integer gold needs an integer (^10 is not evaluated either)"
     for base, exp in ((2, 3), (3, 2), (5, 2)):
         yield "power_vs_int", f"{base}^{exp}", str(base ** exp), 0, "sympy: an integer gold needs an integer"
     yield "million", "3 million", "3000000", 0, "sympy: '3*10^6' is not an integer string"
