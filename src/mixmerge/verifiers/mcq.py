@@ -12,7 +12,7 @@ capital, and the first pattern that matches decides, valid option or not (both e
 
 ``strict_single_letter`` (a hardening on top of either rule): a response that names several different valid
 letters as its answer, e.g. "Answer: A, B, C or D", an "answer is A" next to an "answer is C", or a last line
-"A B C D", gets no letter, so listing every option scores 0.
+"A B C D", gets no letter, so listing every option scores 0. Under ``study`` it counts lower-case letters too.
 """
 from __future__ import annotations
 
