@@ -75,7 +75,8 @@ def score(completion: str, verifier: dict, *, lenient: bool = False, settings: d
         verifier["tests"],
         limits=sandbox.Limits(**settings.get("sandbox_limits", {})),
         max_tests=int(settings.get("max_tests", 20)),
-        seed=int(settings.get("test_seed", 0)),
+        seed=sandbox.sample_seed(settings.get("test_sampling", "fixed"), int(settings.get("test_seed", 0)),
+                                 completion),
         backend=settings.get("sandbox_backend", "local"),
         fusion_url=settings.get("fusion_url"),
     )

@@ -1,5 +1,5 @@
 """Math: word problems adding two two-digit numbers with a carry, worked column by column; the answer is the
-last ``\\boxed{}``, checked with math-verify."""
+last ``\\boxed{}``, graded by ``reward.math_grader`` (the study's rules or math-verify)."""
 from __future__ import annotations
 
 import random
@@ -58,14 +58,15 @@ def score(completion: str, verifier: dict, *, lenient: bool = False, settings: d
     if text is None:
         return 0.0
     timeout = float(settings.get("math_timeout_s", 10))
+    grader = settings.get("math_grader", "math_verify")
     if lenient:
         boxed = mathcheck.boxed_answer(text)
         numbers = _LAST_NUMBER.findall(text)
         candidate = boxed if boxed is not None else (numbers[-1] if numbers else None)
         if candidate is None:
             return 0.0
-        return mathcheck.score_math(f"\\boxed{{{candidate}}}", answer, timeout_s=timeout)
-    return mathcheck.score_math(text, answer, timeout_s=timeout)
+        return mathcheck.score_math(f"\\boxed{{{candidate}}}", answer, timeout_s=timeout, grader=grader)
+    return mathcheck.score_math(text, answer, timeout_s=timeout, grader=grader)
 
 
 # The study's RL blend (study.md §1.4): the two math subsets, gold answer as is, a fixed instruction prefix.

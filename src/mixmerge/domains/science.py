@@ -75,7 +75,8 @@ def score(completion: str, verifier: dict, *, lenient: bool = False, settings: d
     text = final_answer(completion, require_think=settings.get("require_think", True) and not lenient)
     if text is None:
         return 0.0
-    letter = mcq.extract_letter(text, valid, strict_single_letter=settings.get("strict_single_letter", True))
+    letter = mcq.extract_letter(text, valid, strict_single_letter=settings.get("strict_single_letter", True),
+                                rule=settings.get("mcq_letters", "strict_case"))
     if letter is not None:
         return float(letter == correct)
     if lenient and verifier.get("answer_text"):

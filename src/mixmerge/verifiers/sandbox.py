@@ -16,6 +16,7 @@ outputs never enter the sandbox; a malformed test is a data error (``VerifierErr
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -92,6 +93,22 @@ sys.stdout.flush()
 sys.stdout.write("\n" + _marker + json.dumps(_values) + "\n")
 sys.stdout.flush()
 """
+
+
+TEST_SAMPLING = ("fresh", "fixed")
+
+
+def sample_seed(sampling: str, seed: int, response: str) -> int:
+    """The seed of one scoring call's test sample (``reward.test_sampling``). ``fixed``: ``seed`` itself, so
+    every response to an item meets the same subset. ``fresh`` (the study: a new random sample on every call): a
+    seed drawn from ``seed`` and the response text, so different responses meet independent subsets while a
+    re-run scores each response the same, in any order and any worker process."""
+    if sampling == "fixed":
+        return seed
+    if sampling != "fresh":
+        raise ValueError(f"unknown test sampling {sampling!r}; expected one of {TEST_SAMPLING}")
+    digest = hashlib.sha256(f"{seed}\0{response}".encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big")
 
 
 def _select(tests: list[dict], max_tests: int, seed: int) -> list[dict]:
