@@ -129,12 +129,14 @@ def test_in_training_eval_logs_per_domain_rewards(setup, monkeypatch):
     root, rows = setup
     scripted_generation(AutoTokenizer.from_pretrained(str(root / "model")), rows, monkeypatch)
     seen = recording_scorer(monkeypatch)
-    cfg = {**GRPO, "eval": {"every_steps": 1, "num_generations": 2, "benchmarks": ["math_eval"]}}
+    # an eval batch of 4 prompts x 2 (a rollout's size) over 2 validation prompts: one partial batch, as when
+    # AIME's 30 prompts meet the paper plan's 2,048-completion eval batch
+    cfg = {**GRPO, "prompts_per_step": 4, "eval": {"every_steps": 1, "num_generations": 2, "benchmarks": ["math_eval"]}}
     history = run(root, "eval", 2, cfg, tensorboard_dir=str(root / "tb"),
                   eval_files={"math_eval": str(root / "eval.parquet")})
     evals = [e for e in history if "eval_rewards/math_reward/mean" in e]
     assert [e["step"] for e in evals] == [1, 2] and all(e["eval_rewards/math_reward/mean"] == 1.0 for e in evals)
-    assert len(seen) == 2 * 4 + 2 * 2 * 2   # 2 steps x 4 completions + 2 evals x 2 prompts x 2 samples
+    assert len(seen) == 2 * 8 + 2 * 2 * 2   # 2 steps x 8 completions + 2 evals x 2 prompts x 2 samples
     scalars = event_scalars(root / "tb")
     curve = scalars[scalars["tag"] == "eval/rewards/math_reward/mean"]
     assert curve["step"].tolist() == [1, 2] and curve["value"].tolist() == [1.0, 1.0]
