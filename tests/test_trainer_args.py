@@ -80,7 +80,8 @@ def test_paper_with_sft_enabled_builds_every_config():
     config = copy.deepcopy(PAPER)
     config["sft"]["enabled"] = True
     lines = check(config, check_paths=False)
-    assert any(line.startswith("sft: SFTConfig ok") for line in lines)
+    assert any(line.startswith("sft: SFTConfig ok") and "micro-batch 16,384 <= 18,432 tokens per device" in line
+               for line in lines)
     assert any("2048 completions per step over 8 process(es)" in line for line in lines)
 
 
