@@ -10,7 +10,7 @@ import yaml
 from mixmerge.check_config import check, load_layers
 from mixmerge.config import ConfigError
 from mixmerge.training.trainer_args import check_fields, grpo_args, grpo_batch_plan, opd_args, sft_args, \
-    TrainerFieldError
+    TrainerFieldError, with_prompt_limit
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = yaml.safe_load((REPO / "config/config.yaml").read_text())
@@ -23,10 +23,11 @@ def plain(value):
 
 @pytest.mark.parametrize("config", [TINY, PAPER], ids=["tiny", "paper"])
 def test_every_trl_field_reaches_the_trainer_config_unchanged(config, tmp_path):
-    grpo = {k: v for k, v in config["grpo"].items() if k != "steps"}
+    grpo = {k: v for k, v in with_prompt_limit(config, "grpo").items() if k != "steps"}
     grpo["trl"] = {**grpo["trl"], "bf16": False}  # no GPU here: TrainingArguments refuses bf16 on CPU
     sft = {**config["sft"], "trl": {**config["sft"]["trl"], "bf16": False}}
-    opd = {**config["opd"], "trl": {**config["opd"]["trl"], "bf16": False}}
+    opd = with_prompt_limit(config, "opd")
+    opd["trl"] = {**opd["trl"], "bf16": False}
     built = [(opd_args(opd, seed=1, checkpoint_dir=str(tmp_path), world=max(config["gpus"]["opd"], 1)), opd["trl"]),
              (grpo_args(grpo, steps=3, seed=1, checkpoint_dir=str(tmp_path), world=max(config["gpus"]["grpo"], 1)),
               grpo["trl"]),
@@ -37,13 +38,14 @@ def test_every_trl_field_reaches_the_trainer_config_unchanged(config, tmp_path):
 
 
 def test_study_batch_plan_is_one_rollout_per_step():
-    plan = grpo_batch_plan(PAPER["grpo"], world=PAPER["gpus"]["grpo"])
+    plan = grpo_batch_plan(with_prompt_limit(PAPER, "grpo"), world=PAPER["gpus"]["grpo"])
     assert plan["completions_per_step"] == 128 * 16
     assert plan["per_device_train_batch_size"] * PAPER["gpus"]["grpo"] * plan["gradient_accumulation_steps"] == 2048
 
 
 def test_study_opd_batch_is_256_prompts_times_4_per_step(tmp_path):
-    opd = {**PAPER["opd"], "trl": {**PAPER["opd"]["trl"], "bf16": False}}
+    opd = with_prompt_limit(PAPER, "opd")
+    opd["trl"] = {**opd["trl"], "bf16": False}
     world = PAPER["gpus"]["opd"]
     args = opd_args(opd, seed=0, checkpoint_dir=str(tmp_path), world=world)
     assert args.per_device_train_batch_size * world * args.gradient_accumulation_steps == 256 * 4
@@ -78,7 +80,8 @@ def test_paper_with_sft_enabled_builds_every_config():
     config = copy.deepcopy(PAPER)
     config["sft"]["enabled"] = True
     lines = check(config, check_paths=False)
-    assert any(line.startswith("sft: SFTConfig ok") for line in lines)
+    assert any(line.startswith("sft: SFTConfig ok") and "micro-batch 16,384 <= 18,432 tokens per device" in line
+               for line in lines)
     assert any("2048 completions per step over 8 process(es)" in line for line in lines)
 
 

@@ -69,7 +69,7 @@ def cmd_grpo(a) -> None:
     from mixmerge.training.grpo import train_grpo
 
     train_grpo(a.node, a.model, key_values(a.train), a.settings, a.reward, a.steps, a.seed, a.threads, a.out,
-               a.checkpoints, tensorboard_dir=a.tensorboard)
+               a.checkpoints, tensorboard_dir=a.tensorboard, eval_files=key_values(a.eval) if a.eval else None)
 
 
 def cmd_opd(a) -> None:
@@ -201,6 +201,7 @@ def _training_commands(sub) -> None:
     s.add_argument("--settings", type=_json, required=True)
     s.add_argument("--reward", type=_json, required=True)
     s.add_argument("--steps", type=int, required=True)
+    s.add_argument("--eval", nargs="+", metavar="BENCHMARK=PATH", help="validation rows (config grpo.eval)")
     _training_args(s)
     s.set_defaults(fn=cmd_grpo)
 

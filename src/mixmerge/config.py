@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 
 from mixmerge.config_checks import (ConfigError, check_local_paths, check_merge_experts, check_reward,  # noqa: F401
-                                    load_yaml)
+                                    check_train_eval, load_yaml)
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -36,6 +36,7 @@ def validate(config: dict, schema_path: str | Path = SCHEMA, *, check_paths: boo
     _check_trainer_fields(config)
     check_reward(config.get("reward") or {})
     check_merge_experts(config)
+    check_train_eval(config)
     for name, bench in config["benchmarks"].items():
         if bench["domain"] not in config["domains"]:
             raise ConfigError(f"config key 'benchmarks.{name}.domain': {bench['domain']!r} is not in 'domains'")

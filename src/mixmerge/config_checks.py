@@ -82,6 +82,14 @@ def check_merge_experts(config: dict) -> None:
                 raise ConfigError(f"config key 'merges.{name}.experts[{i}]': {domain!r} is not in 'domains'")
 
 
+def check_train_eval(config: dict) -> None:
+    """``grpo.eval.benchmarks`` name benchmarks of the grid; each run evaluates those of its own domains."""
+    spec = config["grpo"].get("eval") or {}
+    for i, name in enumerate(spec.get("benchmarks") or []):
+        if name not in config["benchmarks"]:
+            raise ConfigError(f"config key 'grpo.eval.benchmarks[{i}]': {name!r} is not in 'benchmarks'")
+
+
 def _model_refs(config: dict) -> list[tuple[str, str]]:
     refs = []
     if config["base"]["source"] != "tiny":

@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 from mixmerge import grid
 from mixmerge.config import ConfigError, check_local_paths, load_yaml, validate as validate_config
 from mixmerge.merging.methods import expand_merges
+from mixmerge.training.trainer_args import eval_benchmarks, with_prompt_limit
 
 try:
     # Snakemake's own loader keeps the last of two equal keys silently: read the files again, strictly.
@@ -299,5 +300,21 @@ def report_spec():
 
 
 def grpo_settings():
-    """The grpo block without the step counts (each run gets its own)."""
-    return {key: value for key, value in config["grpo"].items() if key != "steps"}
+    """The grpo block without the step counts (each run gets its own), with the prompt limit its token budget
+    needs."""
+    return {key: value for key, value in with_prompt_limit(config, "grpo").items() if key != "steps"}
+
+
+def opd_settings():
+    """The opd block with the prompt limit its token budget needs."""
+    return with_prompt_limit(config, "opd")
+
+
+def grpo_eval_files(wildcards):
+    """The validation rows (``grpo.eval``) of a GRPO run: the benchmarks of its own domains."""
+    return {b: bench_file(b) for b in eval_benchmarks(config["grpo"], config["benchmarks"], rl_domains(wildcards))}
+
+
+def grpo_eval_args(wildcards):
+    files = grpo_eval_files(wildcards)
+    return ("--eval " + " ".join(f"{b}={path}" for b, path in files.items())) if files else ""

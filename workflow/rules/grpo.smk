@@ -4,6 +4,7 @@ rule grpo:
     input:
         sft=node_model_input("sft"),
         train=lambda w: list(train_files(rl_domains(w)).values()),
+        validation=lambda w: list(grpo_eval_files(w).values()),
     output:
         model_output("results/models/rl-{rl}", "grpo"),
     wildcard_constraints:
@@ -15,6 +16,7 @@ rule grpo:
         settings=as_json(grpo_settings()),
         reward=as_json(config["reward"]),
         train=lambda w: train_args(rl_domains(w)),
+        validation=grpo_eval_args,
         steps=lambda w: config["grpo"]["steps"][rl_name(w)],
         checkpoints="results/checkpoints/rl-{rl}",
         seed=lambda w: GRID.seed_of(f"rl-{w.rl}"),
@@ -31,5 +33,5 @@ rule grpo:
     shell:
         "{params.run} grpo --node rl-{wildcards.rl} --model {params.model} --train {params.train} "
         "--settings {params.settings:q} --reward {params.reward:q} --steps {params.steps} --seed {params.seed} "
-        "--threads {threads} --out {output} --checkpoints {params.checkpoints} "
+        "--threads {threads} --out {output} --checkpoints {params.checkpoints} {params.validation} "
         "--tensorboard {log.tensorboard} > {log.out} 2>&1"

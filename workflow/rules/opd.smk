@@ -13,7 +13,7 @@ rule opd:
         model=sft_model,
         sft_path=sft_path_param(),
         teachers=opd_teachers,
-        settings=as_json(config["opd"]),
+        settings=as_json(opd_settings()),
         train=train_args(DOMAINS),
         checkpoints="results/checkpoints/{opd}",
         seed=lambda w: GRID.seed_of(w.opd),

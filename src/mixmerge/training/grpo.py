@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from functools import partial
 
 from mixmerge.training.attempts import AttemptLog
 from mixmerge.training.distributed import world_size
@@ -14,11 +15,30 @@ from mixmerge.training.save_resume import resume_point, save_final, set_threads,
 from mixmerge.training.trainer_args import grpo_args
 
 
-def make_reward_fn(name: str, settings: dict):
-    """A TRL reward function scoring only domain ``name``'s rows (None elsewhere, which TRL ignores)."""
+def completion_texts(completions, completion_ids, decode) -> list[str]:
+    """The completions as the model wrote them. With a tokenizer that has a response template (Qwen3's parses
+    ``<think>...</think>`` into ``reasoning_content``), TRL hands over parsed messages whose ``content`` lacks
+    the reasoning and ``</think>``, so the text is decoded from the completion's token ids instead (as TRL
+    decodes when it does not parse: special tokens such as the end-of-turn dropped)."""
+    if decode is not None and completion_ids is not None:
+        return [decode(ids) for ids in completion_ids]
+    texts = []
+    for c in completions:
+        if isinstance(c, list):
+            if set(c[0]) - {"role", "content"}:
+                raise ValueError(f"a parsed completion with fields {sorted(c[0])}: its content alone is not what "
+                                 "the model wrote; give the reward function the tokenizer's decode")
+            c = c[0]["content"]
+        texts.append(c)
+    return texts
 
-    def reward(completions, domain, verifier, **kwargs):
-        texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
+
+def make_reward_fn(name: str, settings: dict, decode=None):
+    """A TRL reward function scoring only domain ``name``'s rows (None elsewhere, which TRL ignores);
+    ``decode``: token ids -> text (mixmerge.training.grpo.completion_texts)."""
+
+    def reward(completions, domain, verifier, completion_ids=None, **kwargs):
+        texts = completion_texts(completions, completion_ids, decode)
         mine = [i for i, d in enumerate(domain) if d == name]
         ids = kwargs.get("id")
         scores = score_many([name] * len(mine), [texts[i] for i in mine],
@@ -45,12 +65,19 @@ def rl_dataset_rows(train_files: dict[str, str], seed: int) -> list[dict]:
 
 
 def train_grpo(node: str, model_dir: str, train_files: dict[str, str], cfg: dict, reward: dict, steps: int,
-               seed: int, threads: int, out_dir: str, checkpoint_dir: str, tensorboard_dir: str | None = None) -> None:
+               seed: int, threads: int, out_dir: str, checkpoint_dir: str, tensorboard_dir: str | None = None,
+               eval_files: dict[str, str] | None = None) -> None:
     """Train ``node``; TRL logs to TensorBoard in ``tensorboard_dir``, and every attempt (a resume too) is
-    recorded in the checkpoint directory's attempts log, summed into the model card."""
+    recorded in the checkpoint directory's attempts log, summed into the model card. ``eval_files``
+    (benchmark -> rows): the validation rows of ``grpo.eval``, scored every ``every_steps`` steps."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import GRPOTrainer
+
+    if eval_files and cfg.get("eval"):
+        from mixmerge.training.grpo_eval import ValidatingGRPOTrainer as Trainer
+    else:
+        from trl import GRPOTrainer as Trainer
+        eval_files = None
 
     check_ready(train_files, reward)  # no sandbox for code (say): stop before loading anything
     set_threads(threads)
@@ -61,12 +88,14 @@ def train_grpo(node: str, model_dir: str, train_files: dict[str, str], cfg: dict
     tokenizer.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="bfloat16" if cfg["trl"].get("bf16") else "float32")
     dataset = Dataset.from_list(rl_dataset_rows(train_files, seed))
-    trainer = GRPOTrainer(
+    decode = partial(tokenizer.decode, skip_special_tokens=True)
+    trainer = Trainer(
         model=model,
-        reward_funcs=[make_reward_fn(d, reward) for d in sorted(train_files)],
+        reward_funcs=[make_reward_fn(d, reward, decode) for d in sorted(train_files)],
         args=grpo_args(cfg, steps=steps, seed=seed, checkpoint_dir=checkpoint_dir, world=world_size(),
-                       tensorboard_dir=tensorboard_dir),
+                       tensorboard_dir=tensorboard_dir, evaluate=bool(eval_files)),
         train_dataset=dataset,
+        eval_dataset=Dataset.from_list(rl_dataset_rows(eval_files, seed)) if eval_files else None,
         processing_class=tokenizer,
         callbacks=[attempts.callback()],
     )

@@ -12,11 +12,14 @@ import json
 import os
 from pathlib import Path
 
+from mixmerge.training.batch_plan import check_sft_budget, rollout_plan
+
 # Fields mixmerge sets itself; a trl block may not set them.
 OWNED = {
     "sft": {"output_dir", "seed", "data_seed", "report_to", "completion_only_loss", "use_cpu"},
     "grpo": {"output_dir", "max_steps", "seed", "data_seed", "report_to", "remove_unused_columns",
-             "per_device_train_batch_size", "gradient_accumulation_steps"},
+             "per_device_train_batch_size", "gradient_accumulation_steps", "eval_strategy", "eval_steps",
+             "per_device_eval_batch_size", "num_generations_eval"},
     "opd": {"output_dir", "max_steps", "seed", "data_seed", "report_to", "remove_unused_columns",
             "per_device_train_batch_size", "gradient_accumulation_steps", "beta", "teacher_model_name_or_path",
             "teacher_model_init_kwargs"},
@@ -92,28 +95,52 @@ def sft_args(cfg: dict, *, seed: int, checkpoint_dir: str, chats: bool, use_cpu:
              tensorboard_dir: str | None = None):
     """SFTConfig from the ``sft`` block; ``chats``: the loss mask comes from the chats' assistant masks."""
     check_fields("sft", cfg["trl"])
+    check_sft_budget(cfg)
     return _config_class("sft")(
         **cfg["trl"], output_dir=checkpoint_dir, seed=seed, data_seed=seed, report_to=report_to(tensorboard_dir),
         completion_only_loss=not chats, use_cpu=use_cpu)
 
 
+def with_prompt_limit(config: dict, kind: str) -> dict:
+    """The ``kind`` block with ``prompt_limit``: the longest prompt the data keeps (real data:
+    ``data.rl_blend.max_prompt_tokens``; the tiny tasks have none), which the token budget needs."""
+    limit = (config["data"].get("rl_blend") or {}).get("max_prompt_tokens") if config["data"]["source"] == "real" \
+        else None
+    return {**config[kind], "prompt_limit": limit}
+
+
 def grpo_batch_plan(cfg: dict, world: int, generations: int | None = None, kind: str = "grpo") -> dict:
     """How one optimiser step's completions split over ``world`` processes: per-device micro-batch and
-    accumulation, so that one step consumes exactly one rollout of ``prompts_per_step`` prompts (x
-    ``generations`` samples each: ``trl.num_generations`` for GRPO, ``samples_per_prompt`` for OPD)."""
+    accumulation (mixmerge.training.batch_plan), so that one step consumes exactly one rollout of
+    ``prompts_per_step`` prompts (x ``generations`` samples each: ``trl.num_generations`` for GRPO,
+    ``samples_per_prompt`` for OPD)."""
     generations = cfg["trl"]["num_generations"] if generations is None else generations
-    completions = cfg["prompts_per_step"] * generations
-    per_device = cfg.get("per_device_prompts", cfg["prompts_per_step"]) * generations // world
-    if per_device == 0 or completions % (per_device * world):
-        raise ValueError(f"config key '{kind}.prompts_per_step': {completions} completions per step do not split "
-                         f"evenly over {world} processes")
-    return {"completions_per_step": completions, "per_device_train_batch_size": per_device,
-            "gradient_accumulation_steps": max(completions // (per_device * world), 1)}
+    return rollout_plan(cfg, world, generations, kind, cfg.get("prompt_limit"))
+
+
+def eval_fields(cfg: dict, plan: dict) -> dict:
+    """TRL's in-training eval (``grpo.eval``): every ``every_steps`` optimiser steps, ``num_generations``
+    samples per validation prompt; an eval batch is as large as a process's share of a rollout (whole prompt
+    groups), generated and scored only (mixmerge.training.grpo_eval)."""
+    spec = cfg.get("eval")
+    if not spec:
+        return {}
+    n = spec["num_generations"]
+    return {"eval_strategy": "steps", "eval_steps": spec["every_steps"], "num_generations_eval": n,
+            "per_device_eval_batch_size": max(plan["per_process"] // n, 1) * n}
+
+
+def eval_benchmarks(cfg: dict, benchmarks: dict, domains: list[str]) -> list[str]:
+    """The ``grpo.eval`` benchmarks a run on ``domains`` evaluates: those of its own domains (its reward
+    functions score only those)."""
+    names = (cfg.get("eval") or {}).get("benchmarks") or []
+    return [b for b in names if benchmarks[b]["domain"] in domains]
 
 
 def grpo_args(cfg: dict, *, steps: int, seed: int, checkpoint_dir: str, world: int,
-              tensorboard_dir: str | None = None):
-    """GRPOConfig from the ``grpo`` block for a run of ``steps`` optimiser steps over ``world`` processes."""
+              tensorboard_dir: str | None = None, evaluate: bool = False):
+    """GRPOConfig from the ``grpo`` block for a run of ``steps`` optimiser steps over ``world`` processes;
+    ``evaluate``: the run has validation rows, so ``grpo.eval`` (when set) turns TRL's eval on."""
     check_fields("grpo", cfg["trl"])
     trl_block = cfg["trl"]
     if trl_block.get("use_vllm") and trl_block.get("vllm_mode", "colocate") == "colocate":
@@ -126,7 +153,7 @@ def grpo_args(cfg: dict, *, steps: int, seed: int, checkpoint_dir: str, world: i
         **trl_block, output_dir=checkpoint_dir, max_steps=steps, seed=seed, data_seed=seed,
         report_to=report_to(tensorboard_dir),
         remove_unused_columns=False, per_device_train_batch_size=plan["per_device_train_batch_size"],
-        gradient_accumulation_steps=plan["gradient_accumulation_steps"])
+        gradient_accumulation_steps=plan["gradient_accumulation_steps"], **(eval_fields(cfg, plan) if evaluate else {}))
 
 
 def opd_args(cfg: dict, *, seed: int, checkpoint_dir: str, world: int, tensorboard_dir: str | None = None):
