@@ -76,3 +76,24 @@ def test_each_distinct_completion_is_scored_once(monkeypatch):
     verifiers = [{"answer": "1"}] * 4 + [{"answer": "2"}]
     assert scoring.score_many(["math"] * 5, texts, verifiers, {}) == [1.0, 0.0, 1.0, 1.0, 0.0]
     assert calls == ["right", "wrong", "wrong"]  # the last "wrong" has another verifier: scored again
+
+
+def test_a_formatted_code_completion_is_not_run_twice(monkeypatch):
+    """Strict and lenient run the same program when the reasoning is closed and the code fenced."""
+    from mixmerge.evaluation import avgk
+
+    rows = get_domain("code").generate(2, 0, "eval")
+    wrong = rows[0]["flawed_solution"]                                  # formatted, wrong
+    unfenced = wrong.replace("```python\n", "").replace("\n```", "")     # right format missing
+    calls = []
+    real = avgk.score_many
+
+    def counting(domains, texts, verifiers, reward, lenient=False, ids=None):
+        calls.append((lenient, len(texts)))
+        return real(domains, texts, verifiers, reward, lenient=lenient, ids=ids)
+
+    monkeypatch.setattr(avgk, "score_many", counting)
+    samples = [[Sample(wrong, "stop", 9), Sample(unfenced, "stop", 9)]]
+    items = avgk.score_groups(rows[:1], samples, 2, {})
+    assert calls == [(False, 2), (True, 1)]   # only the unfenced one is scored leniently
+    assert [s["lenient"] for s in items[0]["samples"]] == [0.0, 0.0]

@@ -28,6 +28,8 @@ class Domain:
     study's RL blend (subsets it takes, verifier built from a blend row, the study's prompt rewrite).
     ``environment``: a factory of TRL environments, for multi-turn domains (None: single-turn).
     ``check_ready(settings)``: raises if the scorer cannot run here (no sandbox for code), before any item.
+    ``formatted(completion, settings)``: True when the completion passes every format gate, so its lenient score
+    is its strict one and is not computed twice (code: one sandbox run instead of two).
     ``score`` raises ``VerifierError`` (naming the field) for a malformed verifier: a data error, not a 0.
     """
 
@@ -42,6 +44,7 @@ class Domain:
     rewrite_prompt: Callable[[list[dict]], list[dict]] = field(default=lambda messages: messages)
     environment: Callable | None = None
     check_ready: Callable[[dict], None] | None = None
+    formatted: Callable[[str, dict], bool] | None = None  # the completion passes every format gate: lenient = strict
 
 
 @cache

@@ -98,6 +98,12 @@ def blend_verifier(rec, counters) -> dict:
     return {"tests": [{"stdin": i, "stdout": o} for i, o in zip(inputs, outputs)]}
 
 
+def formatted(completion: str, settings: dict) -> bool:
+    """The strict and the lenient scorer run the same program: the reasoning is closed and the code fenced."""
+    text = final_answer(completion, require_think=settings.get("require_think", True))
+    return text is not None and _PYTHON_BLOCK.search(text) is not None
+
+
 def check_ready(settings: dict) -> None:
     """Refuse to score without a usable sandbox (no bubblewrap, fusion without a URL) before any item runs."""
     from mixmerge.verifiers import sandbox
@@ -113,6 +119,6 @@ def item_timeout(settings: dict) -> float:
 
 DOMAIN = Domain(
     name=NAME, generate=generate, score=score, item_timeout=item_timeout, preload=("mixmerge.verifiers.sandbox",),
-    check_ready=check_ready,
+    check_ready=check_ready, formatted=formatted,
     blend_subsets=("nano_v3_sft_profiled_comp_coding_50tests",), blend_verifier=blend_verifier,
 )

@@ -8,6 +8,7 @@ import time
 
 from mixmerge import atomic
 from mixmerge.data.rows import read_rows
+from mixmerge.domains import get_domain
 from mixmerge.verifiers.scoring import check_ready, score_many
 
 
@@ -51,8 +52,11 @@ def score_groups(rows: list[dict], samples: list, k: int, reward: dict) -> list[
     verifiers = [r["verifier"] for r, _ in flat]
     ids = [r["id"] for r, _ in flat]
     strict = score_many(domains, texts, verifiers, reward, ids=ids)
-    # Strictly right implies leniently right (same answer, format too): score only the rest leniently.
-    redo = [i for i, s in enumerate(strict) if s < 1.0]
+    # Strictly right implies leniently right (same answer, format too), and a completion that passes its domain's
+    # format gates scores the same either way: score only the rest leniently.
+    formatted = {name: get_domain(name).formatted for name in set(domains)}
+    redo = [i for i, s in enumerate(strict)
+            if s < 1.0 and not (formatted[domains[i]] and formatted[domains[i]](texts[i], reward))]
     redone = score_many([domains[i] for i in redo], [texts[i] for i in redo], [verifiers[i] for i in redo],
                         reward, lenient=True, ids=[ids[i] for i in redo])
     lenient = list(strict)
