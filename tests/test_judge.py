@@ -142,8 +142,9 @@ def hle_rows(tmp_path):
     return str(path)
 
 
-def bench(settings, k=2):
-    return {"domain": "science", "k": k, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 64, "loader": "hle",
+def bench(settings, k=2, max_new_tokens=64):
+    return {"domain": "science", "k": k, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": max_new_tokens,
+            "loader": "hle",
             "judge": settings}
 
 
@@ -187,12 +188,12 @@ def fake_vllm(monkeypatch):
     return log
 
 
-def run_cell(tmp_path, rows, settings, backend="vllm", model="eval-model", k=2):
+def run_cell(tmp_path, rows, settings, backend="vllm", model="eval-model", max_new_tokens=64):
     from mixmerge.evaluation.avgk import evaluate
 
     eval_cfg = {"backend": backend, "batch_size": 8, "seed": 0, "vllm": {"max_model_len": 4096}}
     out = tmp_path / "cell"
-    summary = evaluate(model, "rl-science", "hle", bench(settings, k), rows, eval_cfg, REWARD, 1,
+    summary = evaluate(model, "rl-science", "hle", bench(settings, 2, max_new_tokens), rows, eval_cfg, REWARD, 1,
                        str(out) + ".jsonl", str(out) + ".json")
     items = {it["id"]: it for it in map(json.loads, Path(str(out) + ".jsonl").read_text().splitlines())}
     assert json.loads(Path(str(out) + ".json").read_text()) == summary
@@ -246,7 +247,8 @@ def test_cell_on_cpu_with_the_tiny_model_as_judge(tmp_path, hle_rows):
     settings = {**{k: v for k, v in PAPER_JUDGE.items() if k != "vllm"}, "model": str(tmp_path / "tiny"),
                 "max_new_tokens": 12,
                 "prompt": "Question: {question}\nReference: {reference}\nResponse: {response}\nVerdict?"}
-    summary, items = run_cell(tmp_path, hle_rows, settings, backend="hf", model=str(tmp_path / "tiny"))
+    summary, items = run_cell(tmp_path, hle_rows, settings, backend="hf", model=str(tmp_path / "tiny"),
+                              max_new_tokens=16)
     samples = items["hle-66e8a4"]["samples"]
     assert len(samples) == 2 and all(s["judge"]["output"] is not None for s in samples)
     for s in samples:
