@@ -189,15 +189,25 @@ def fake_vllm(monkeypatch):
     return log
 
 
-def run_cell(tmp_path, rows, settings, backend="vllm", model="eval-model", max_new_tokens=64):
-    from mixmerge.evaluation.avgk import evaluate
+def run_cells(tmp_path, cells, backend="vllm", model="eval-model"):
+    """One node's eval job over ``cells`` [(benchmark name, settings, rows)]; per cell (summary, items by id)."""
+    from mixmerge.evaluation.avgk import evaluate_node
 
     eval_cfg = {"backend": backend, "batch_size": 8, "seed": 0, "vllm": {"max_model_len": 4096}}
-    out = tmp_path / "cell"
-    summary = evaluate(model, "rl-science", "hle", bench(settings, 2, max_new_tokens), rows, eval_cfg, REWARD, 1,
-                       str(out) + ".jsonl", str(out) + ".json")
-    items = {it["id"]: it for it in map(json.loads, Path(str(out) + ".jsonl").read_text().splitlines())}
-    assert json.loads(Path(str(out) + ".json").read_text()) == summary
+    specs = [{"benchmark": name, "bench": settings, "data": rows, "reward": REWARD,
+              "out_jsonl": str(tmp_path / f"{name}.jsonl"), "out_json": str(tmp_path / f"{name}.json")}
+             for name, settings, rows in cells]
+    summaries = evaluate_node(model, "rl-science", specs, eval_cfg, 1)
+    out = []
+    for spec, summary in zip(specs, summaries):
+        items = {it["id"]: it for it in map(json.loads, Path(spec["out_jsonl"]).read_text().splitlines())}
+        assert json.loads(Path(spec["out_json"]).read_text()) == summary
+        out.append((summary, items))
+    return out
+
+
+def run_cell(tmp_path, rows, settings, backend="vllm", model="eval-model", max_new_tokens=64):
+    [(summary, items)] = run_cells(tmp_path, [("hle", bench(settings, 2, max_new_tokens), rows)], backend, model)
     return summary, items
 
 
@@ -259,3 +269,20 @@ def test_cell_on_cpu_with_the_tiny_model_as_judge(tmp_path, hle_rows):
     assert counts["samples_judged"] == 2 and counts["items"] == 1
     assert counts["judged_correct"] + counts["judged_incorrect"] + counts["unparsable"] == 2
     assert summary["n"] == len(items) >= 2
+
+
+def test_one_node_job_judges_after_every_benchmark_is_generated(tmp_path, hle_rows, fake_vllm):
+    """A node's eval job generates all its benchmarks with one model load, releases the model, then judges; the
+    benchmark without a judge is scored by rule and carries no judge counts."""
+    from mixmerge.data.sources.benchmarks import prepare_benchmark
+
+    plain = tmp_path / "hle_plain.parquet"
+    prepare_benchmark("hle_plain", hle_spec(False), plain)
+    settings = {**PAPER_JUDGE, "model": "judge-model"}
+    (judged, judged_items), (ruled, _) = run_cells(tmp_path, [("hle", bench(settings), hle_rows),
+                                                              ("hle_plain", bench(None), str(plain))])
+    starts = [(e[0], e[1]) for e in fake_vllm if e[0] in ("start", "shutdown")]
+    assert starts == [("start", "eval-model"), ("shutdown", "eval-model"), ("start", "judge-model"),
+                      ("shutdown", "judge-model")]
+    assert judged["judge"]["samples_judged"] == 2 and "judge" not in ruled
+    assert (judged["benchmark"], ruled["benchmark"]) == ("hle", "hle_plain")
