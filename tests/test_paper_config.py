@@ -172,19 +172,23 @@ def test_real_data_rules_run_on_fixtures(tmp_path, workflow_copy):
     cfg["data"]["rl_blend"].update(source={"path": str(fixtures / "nemotron_blend.jsonl")},
                                    tokenizer=str(tmp_path / "tok"), max_prompt_tokens=200)
     cfg["benchmarks"]["aime24"]["source"] = {"path": str(fixtures / "aime24.jsonl")}
+    cfg["benchmarks"]["hle"]["source"] = {"path": str(fixtures / "hle.jsonl")}
     cfg["sft"]["enabled"] = True
     cfg["data"]["sft_blend"].update(num_proc=1, sources={
         name: {"source": {"path": str(fixtures / "sft_blend" / f"{name}.jsonl")}, "target": 2}
         for name in ("math", "code", "chat")})
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     run_snakemake(workflow_copy, "--configfile", str(tmp_path / "cfg.yaml"), "--cores", "1",
-                  "results/data/bench/aime24.parquet", "results/data/math/train.parquet",
+                  "results/data/bench/aime24.parquet", "results/data/bench/hle.parquet",
+                  "results/data/math/train.parquet",
                   "results/data/sft/train.parquet",
                   env=snakemake_env(workflow_copy, HF_DATASETS_CACHE=str(tmp_path / "cache")), timeout=300)
     card = json.loads((workflow_copy / "results/data/math/train.card.json").read_text())
     assert card["rows"] == 3 and card["filters"]["dropped_prompt_too_long"] == 1
     assert card["blend"]["source"]["files"][0]["sha256"]
     assert json.loads((workflow_copy / "results/data/bench/aime24.card.json").read_text())["rows"] == 2
+    hle = json.loads((workflow_copy / "results/data/bench/hle.card.json").read_text())
+    assert (hle["judge"], hle["rows_judged"]) == (True, 1)   # the free-form item kept for the judge
     sft = json.loads((workflow_copy / "results/data/sft/train.card.json").read_text())
     assert sft["rows_per_source"] == {"math": 2, "code": 2, "chat": 2}
 

@@ -127,7 +127,7 @@ BENCHMARKS = {
     "mmlu_redux": ({"loader": "mmlu_redux", "source": {"path": str(FIX / "mmlu_redux"), "data_files": "*.jsonl"}},
                    2, {"error_type:wrong_groundtruth": 1}),
     "hle": ({"loader": "hle", "source": {"path": str(FIX / "hle.jsonl")}}, 2,
-            {"has_image": 1, "exact_match_non_numeric": 1}),
+            {"has_image": 1, "exact_match_needs_judge": 1}),
 }
 
 

@@ -40,6 +40,13 @@ def validate(config: dict, schema_path: str | Path = SCHEMA, *, check_paths: boo
     for name, bench in config["benchmarks"].items():
         if bench["domain"] not in config["domains"]:
             raise ConfigError(f"config key 'benchmarks.{name}.domain': {bench['domain']!r} is not in 'domains'")
+        if bench.get("judge"):
+            from mixmerge.evaluation.judge import check_settings
+
+            try:
+                check_settings(bench["judge"], f"benchmarks.{name}.judge")
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
     if config["sft"]["enabled"] and config["data"]["source"] != "tiny" and not config["data"].get("sft_blend"):
         raise ConfigError("config key 'data.sft_blend': sft.enabled with real data needs the SFT chats to train "
                           "on; give data.sft_blend, or set sft.enabled: false and sft.path to an SFT checkpoint")

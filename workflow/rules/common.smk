@@ -212,6 +212,15 @@ def bench_reward(benchmark):
     return {**config["reward"], **config["benchmarks"][benchmark].get("reward", {})}
 
 
+def bench_data_spec(benchmark):
+    """A benchmark's entry as its data job reads it: whether a judge is set, not the judge's settings (a new judge
+    prompt re-scores the eval cells without rebuilding the rows)."""
+    spec = dict(config["benchmarks"][benchmark])
+    if spec.get("judge"):
+        spec["judge"] = True
+    return spec
+
+
 def blend_tokenizer():
     """Tokenizer for the prompt-length filter: data.rl_blend.tokenizer, else the base model's."""
     name = config["data"]["rl_blend"].get("tokenizer")

@@ -68,7 +68,7 @@ else:
             card="results/data/bench/{benchmark}.card.json",
         params:
             run=MIXMERGE,
-            spec=lambda w: as_json(config["benchmarks"][w.benchmark]),
+            spec=lambda w: as_json(bench_data_spec(w.benchmark)),
             cache=cache_arg(),
         conda:
             "../envs/data.yaml"

@@ -9,6 +9,7 @@ import time
 from mixmerge import atomic
 from mixmerge.data.rows import read_rows
 from mixmerge.domains import get_domain
+from mixmerge.evaluation import judge
 from mixmerge.verifiers.scoring import check_ready, score_many
 
 
@@ -44,11 +45,10 @@ def summarise(items: list[dict], k: int) -> dict:
     }
 
 
-def score_groups(rows: list[dict], samples: list, k: int, reward: dict) -> list[dict]:
-    """Per item: its k samples with strict (the reward) and lenient scores."""
-    flat = [(r, s) for r, group in zip(rows, samples) for s in group]
+def rule_scores(flat: list[tuple[dict, str]], reward: dict) -> tuple[list[float], list[float]]:
+    """(strict, lenient) of (row, response) pairs by their domains' scorers."""
     domains = [r["domain"] for r, _ in flat]
-    texts = [s.text for _, s in flat]
+    texts = [text for _, text in flat]
     verifiers = [r["verifier"] for r, _ in flat]
     ids = [r["id"] for r, _ in flat]
     strict = score_many(domains, texts, verifiers, reward, ids=ids)
@@ -62,11 +62,42 @@ def score_groups(rows: list[dict], samples: list, k: int, reward: dict) -> list[
     lenient = list(strict)
     for i, s in zip(redo, redone):
         lenient[i] = s
+    return strict, lenient
+
+
+def score_all(flat: list[tuple[dict, str]], reward: dict, judge_cfg: dict | None, eval_cfg: dict | None,
+              threads: int | None) -> tuple[list[float], list[float], dict[int, dict]]:
+    """(strict, lenient, judge record by position) of (row, response) pairs: rows the benchmark's LLM judge
+    scores (``judge.is_judged``) by the judge (``judge_cfg``, served as ``eval_cfg`` says), the rest by their
+    domains' scorers."""
+    judged = [i for i, (row, _) in enumerate(flat) if judge.is_judged(row)]
+    ruled = [i for i, (row, _) in enumerate(flat) if not judge.is_judged(row)]
+    strict, lenient = [0.0] * len(flat), [0.0] * len(flat)
+    rule_strict, rule_lenient = rule_scores([flat[i] for i in ruled], reward)
+    for i, s, lenient_score in zip(ruled, rule_strict, rule_lenient, strict=True):
+        strict[i], lenient[i] = s, lenient_score
+    records = {}
+    if judged:
+        if not judge_cfg:
+            raise ValueError(f"{len(judged)} samples need an LLM judge and no judge is configured")
+        cases = [(flat[i][0]["verifier"], flat[i][1]) for i in judged]
+        judge_strict, judge_lenient, judge_records = judge.judge_samples(cases, judge_cfg, reward, eval_cfg, threads)
+        for i, s, lenient_score, record in zip(judged, judge_strict, judge_lenient, judge_records, strict=True):
+            strict[i], lenient[i], records[i] = s, lenient_score, record
+    return strict, lenient, records
+
+
+def score_groups(rows: list[dict], samples: list, k: int, reward: dict, judge_cfg: dict | None = None,
+                 eval_cfg: dict | None = None, threads: int | None = None) -> list[dict]:
+    """Per item: its k samples with strict (the reward) and lenient scores (and the judge's record, if judged)."""
+    flat = [(r, s.text) for r, group in zip(rows, samples) for s in group]
+    strict, lenient, judged = score_all(flat, reward, judge_cfg, eval_cfg, threads)
     items = []
     for i, (row, group) in enumerate(zip(rows, samples)):
         scored = [
             {"text": s.text, "score": strict[i * k + j], "lenient": lenient[i * k + j],
-             "finish_reason": s.finish_reason, "num_tokens": s.num_tokens}
+             "finish_reason": s.finish_reason, "num_tokens": s.num_tokens,
+             **({judge.KEY: judged[i * k + j]} if i * k + j in judged else {})}
             for j, s in enumerate(group)
         ]
         items.append({"id": row["id"], "domain": row["domain"], "samples": scored})
@@ -75,30 +106,54 @@ def score_groups(rows: list[dict], samples: list, k: int, reward: dict) -> list[
 
 def evaluate_node(model_dir: str, node: str, cells: list[dict], eval_cfg: dict, threads: int) -> list[dict]:
     """Every benchmark of one model with one model load. ``cells``: one dict per benchmark with ``benchmark``
-    (its name), ``bench`` (its settings), ``data`` (its rows), ``reward``, ``out_jsonl`` and ``out_json``."""
+    (its name), ``bench`` (its settings), ``data`` (its rows), ``reward``, ``out_jsonl`` and ``out_json``.
+    A cell with rows for an LLM judge is generated with the others and judged after the model is released."""
     from mixmerge.evaluation.generation import make_backend
 
-    for cell in cells:  # every scorer ready before the model is loaded
-        check_ready({r["domain"] for r in read_rows(cell["data"])}, cell["reward"])
+    for cell in cells:  # every scorer and judge setting ready before the model is loaded
+        rows = read_rows(cell["data"])
+        check_ready({r["domain"] for r in rows}, cell["reward"])
+        judge.check_cell(rows, cell["benchmark"], cell["bench"], cell["data"])
     backend = make_backend(eval_cfg["backend"], model_dir, eval_cfg["batch_size"], eval_cfg["seed"], threads,
                            eval_cfg.get("vllm"))
-    return [evaluate_cell(backend, node, cell, eval_cfg) for cell in cells]
+    summaries, to_judge = {}, {}
+    for i, cell in enumerate(cells):
+        generated = generate_cell(backend, node, cell)
+        if any(judge.is_judged(row) for row in generated[0]):
+            to_judge[i] = generated
+        else:
+            summaries[i] = finish_cell(node, cell, *generated, eval_cfg, threads)
+    backend.close()  # the judge, if any, is served next on the same devices
+    for i, generated in to_judge.items():
+        summaries[i] = finish_cell(node, cells[i], *generated, eval_cfg, threads)
+    return [summaries[i] for i in range(len(cells))]
 
 
-def evaluate_cell(backend, node: str, cell: dict, eval_cfg: dict) -> dict:
+def generate_cell(backend, node: str, cell: dict) -> tuple[list[dict], list, float]:
+    """(rows, k samples per row, seconds) of one benchmark."""
     started = time.time()
-    name, bench, reward = cell["benchmark"], cell["bench"], cell["reward"]
+    name, bench = cell["benchmark"], cell["bench"]
     rows = read_rows(cell["data"])
-    k = bench["k"]
     progress = lambda done, total: print(f"[{node}/{name}] generated {done}/{total} prompts",  # noqa: E731
                                          file=sys.stderr, flush=True)
-    samples = backend.generate([r["prompt"] for r in rows], k, bench, progress=progress)
-    items = score_groups(rows, samples, k, reward)
+    samples = backend.generate([r["prompt"] for r in rows], bench["k"], bench, progress=progress)
+    return rows, samples, time.time() - started
+
+
+def finish_cell(node: str, cell: dict, rows: list[dict], samples: list, seconds: float, eval_cfg: dict,
+                threads: int) -> dict:
+    """Score one benchmark's samples (by rule or judge) and write its records and summary."""
+    started = time.time()
+    name, bench, k = cell["benchmark"], cell["bench"], cell["bench"]["k"]
+    items = score_groups(rows, samples, k, cell["reward"], bench.get(judge.KEY), eval_cfg, threads)
     summary = summarise(items, k)
     summary.update({"model": node, "benchmark": name, "domain": bench["domain"],
                     "sampling": {key: bench[key] for key in ("temperature", "top_p", "max_new_tokens")},
                     "backend": eval_cfg["backend"], "seed": eval_cfg["seed"],
-                    "wall_seconds": round(time.time() - started, 1)})
+                    "wall_seconds": round(seconds + time.time() - started, 1)})
+    judged = [[s[judge.KEY] for s in it["samples"] if judge.KEY in s] for it in items]
+    if any(judged):
+        summary[judge.KEY] = judge.summary(bench[judge.KEY], [r for rs in judged for r in rs], sum(map(bool, judged)))
     # Each file complete or absent (a temporary file renamed); the summary, which Snakemake and the report take
     # as the cell's mark of completion, is written last.
     atomic.write_text(cell["out_jsonl"], "".join(json.dumps(it) + "\n" for it in items))

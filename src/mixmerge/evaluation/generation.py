@@ -51,6 +51,17 @@ class HFBackend:
                 progress(min(start + per_batch, len(texts)), len(texts))
         return results
 
+    def close(self) -> None:
+        """Free the model's memory (the next model may need the same device)."""
+        import gc
+
+        import torch
+
+        del self.model
+        gc.collect()
+        if self.device == "cuda":
+            torch.cuda.empty_cache()
+
     def _sample(self, ids: list[int], eos: int) -> Sample:
         pad = self.tokenizer.pad_token_id
         if eos in ids:

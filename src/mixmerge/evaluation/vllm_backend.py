@@ -82,3 +82,13 @@ class VLLMBackend:
         if progress:
             progress(len(prompts), len(prompts))
         return [to_samples(out.outputs, k) for out in outs]
+
+    def close(self) -> None:
+        """Stop the engine, whose processes hold the GPU memory (``LLM.shutdown`` where this vLLM has it, else its
+        engine core client's), so that the next model fits."""
+        import gc
+
+        shutdown = getattr(self.llm, "shutdown", None) or self.llm.llm_engine.engine_core.shutdown
+        shutdown()
+        del self.llm
+        gc.collect()

@@ -55,6 +55,8 @@ def load_benchmark(name: str, spec: dict, *, cache_dir: str | None = None) -> tu
                                               "on_unsupported") if k in spec}}
     if bad_golds:
         card["gold_fails_math_check_examples"] = bad_golds
+    if spec["loader"] == "hle":
+        card.update(hle.judge_note(name, spec, rows, result.drops))
     if unsupported:
         card["unsupported_instruction_ids"] = dict(unsupported.most_common())
         log.warning("%s: %d items dropped for instruction ids outside the checker registry: %s", name,
