@@ -28,7 +28,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 . .venv/bin/activate
-if ! python -c "import mixmerge, trl, mergekit, snakemake, periodictable, tensorboard" 2>/dev/null; then
+if ! python -c "import mixmerge, trl, mergekit, snakemake, tensorboard" 2>/dev/null; then
   python -m pip install -q --upgrade pip
   python -m pip install -q "torch==2.13.0"
   python -m pip install -q -c constraints-cpu.txt -e ".[test]"
