@@ -12,7 +12,7 @@ import numpy as np
 
 from mixmerge.report.curves import event_scalars
 
-PREFIX = "opd/reverse_kl/"
+PREFIX = "opd/reverse_kl/"   # TRL's TensorBoard writer puts training scalars under train/
 
 
 def change_ci(first: np.ndarray, last: np.ndarray, seed: int = 0, n: int = 10_000) -> tuple[float, float]:
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=10)
     args = parser.parse_args()
     scalars = event_scalars(args.logdir)
-    tags = sorted(t for t in scalars["tag"].unique() if t.startswith(PREFIX))
+    tags = sorted(t for t in scalars["tag"].unique() if t.removeprefix("train/").startswith(PREFIX))
     if not tags:
         raise SystemExit(f"no {PREFIX}* scalars under {args.logdir}")
     print(f"{'domain':10s} {'steps':>5s} {'first':>8s} {'last':>8s} {'change':>8s}  95% CI")
@@ -35,7 +35,7 @@ def main() -> None:
         values = scalars[scalars["tag"] == tag].sort_values("step")["value"].to_numpy()
         first, last = values[: args.window], values[-args.window:]
         low, high = change_ci(first, last)
-        print(f"{tag[len(PREFIX):]:10s} {len(values):5d} {first.mean():8.4f} {last.mean():8.4f} "
+        print(f"{tag.removeprefix('train/')[len(PREFIX):]:10s} {len(values):5d} {first.mean():8.4f} {last.mean():8.4f} "
               f"{last.mean() - first.mean():+8.4f}  [{low:+.4f}, {high:+.4f}]")
 
 
