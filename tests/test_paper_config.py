@@ -129,7 +129,7 @@ def test_paper_dag_renders_every_cell_fast(workflow_copy):
     counts = job_counts(text)
     analyses = dict.fromkeys(grid.ANALYSES, 1)
     evals = {name: len(nodes) for name, _, nodes in Grid.from_config(PAPER).eval_rules()}   # one job per node
-    assert counts == {"rl_blend": 1, "bench_prep": 9, "grpo": 5, "opd": 1, "merge": len(merges), "headroom": 1,
+    assert counts == {"rl_blend": 1, "bench_prep": 9, "grpo": 4, "grpo_mixed": 1, "opd": 1, "merge": len(merges), "headroom": 1,
                       **evals, **analyses, "report": 1, "all": 1,
                       "total": 19 + len(analyses) + len(merges) + sum(evals.values())}
     resources = re.findall(r"rule (\w+):.*?resources: ([^\n]*)", text, re.DOTALL)

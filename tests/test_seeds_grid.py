@@ -60,7 +60,7 @@ def test_two_seeds_plan_the_replicated_nodes(workflow_copy):
     # one eval job per node: every benchmark, or (the pairwise merges) their two domains' benchmarks
     assert [(name, len(nodes)) for name, _, nodes in the_grid.eval_rules()] == [
         ("evaluate", 2 + 2 * per_seed), ("evaluate_set1", 2)]
-    assert counts == {"base_model": 1, "data_prep": 4, "sft": 1, "headroom": 1, "grpo": 10, "opd": 2,
+    assert counts == {"base_model": 1, "data_prep": 4, "sft": 1, "headroom": 1, "grpo": 8, "grpo_mixed": 2, "opd": 2,
                       "merge": 2 * merges, "evaluate": 2 + 2 * per_seed, "evaluate_set1": 2,
                       **dict.fromkeys(ANALYSES, 1), "report": 1, "all": 1,
                       "total": 21 + len(ANALYSES) + 2 * merges + 2 + 2 * per_seed + 2}

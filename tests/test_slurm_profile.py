@@ -89,4 +89,10 @@ def test_paper_config_renders_and_grpo_asks_for_its_gpus(workflow_copy):
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     paper = yaml.safe_load(PAPER.read_text())
     config["gpus"] = {**config["gpus"], **paper.get("gpus", {})}
-    check_grpo_submission(dry_run(workflow_copy, workflow_copy / "config/paper.yaml"), config)
+    text = dry_run(workflow_copy, workflow_copy / "config/paper.yaml")
+    check_grpo_submission(text, config)
+    # every job that asks for GPUs lands on the GPU partition (a rule missing from set-resources would not)
+    jobs = re.findall(r"^rule (\w+):\n.*?^\s+resources: (.*?)$", text, re.S | re.M)
+    on_gpus = {rule for rule, res in jobs if re.search(r"\bgpu=[1-9]", res)}
+    assert {"grpo", "grpo_mixed", "opd", "evaluate", "headroom"} <= on_gpus
+    assert not [rule for rule, res in jobs if rule in on_gpus and "slurm_partition=gpu" not in res]

@@ -48,7 +48,7 @@ def test_copy_of_a_finished_checkout_plans_the_full_grid(tmp_path):
     cells = Grid.from_config(config).cells()   # a merge of named experts is evaluated on their domains only
     assert len(cells) <= (2 + len(domains) + 2 + merges) * len(benchmarks)   # base, sft, experts, rl-mixed, opd
     evals = {name: len(nodes) for name, _, nodes in Grid.from_config(config).eval_rules()}   # one job per node
-    full = {"base_model": 1, "data_prep": len(domains), "sft": 1, "headroom": 1, "grpo": len(domains) + 1, "opd": 1,
+    full = {"base_model": 1, "data_prep": len(domains), "sft": 1, "headroom": 1, "grpo": len(domains), "grpo_mixed": 1, "opd": 1,
             "merge": merges, **evals, **dict.fromkeys(ANALYSES, 1), "report": 1, "all": 1}
     full["total"] = sum(full.values())
 

@@ -8,7 +8,7 @@ rule grpo:
     output:
         model_output("results/models/rl-{rl}", "grpo"),
     wildcard_constraints:
-        rl="|".join((r + t).replace(".", r"\.") for r in DOMAINS + ["mixed"] for t in TAGS),
+        rl="|".join(f"{r}{t}".replace(".", r"\.") for r in DOMAINS for t in TAGS),
     params:
         run=RUN_GRPO,
         model=sft_model,
@@ -35,3 +35,10 @@ rule grpo:
         "--settings {params.settings:q} --reward {params.reward:q} --steps {params.steps} --seed {params.seed} "
         "--threads {threads} --out {output} --checkpoints {params.checkpoints} {params.validation} "
         "--tensorboard {log.tensorboard} > {log.out} 2>&1"
+
+
+# The mixed run is the longest job on the critical path (sft -> rl-mixed -> its eval): start it before the experts.
+use rule grpo as grpo_mixed with:
+    wildcard_constraints:
+        rl="|".join(f"mixed{t}".replace(".", r"\.") for t in TAGS),
+    priority: 10
