@@ -70,12 +70,15 @@ def _rollout(config: dict, kind: str) -> str:
 
 def _opd_line(config: dict, scratch: str) -> str:
     """Build the distillation config (TRL DistillationConfig) of the opd node; its plan as one line."""
+    from mixmerge.compute.teacher_servers import teacher_gpus
     from mixmerge.training.trainer_args import grpo_batch_plan, opd_args, with_prompt_limit
 
-    opd, world = with_prompt_limit(config, "opd"), max(config["gpus"]["opd"], 1)
+    served = teacher_gpus(config["opd"].get("teachers"), config["domains"])
+    opd, world = with_prompt_limit(config, "opd"), max(config["gpus"]["opd"] - served, 1)
     args = _build("opd.trl", lambda: opd_args(opd, seed=config["seed"], checkpoint_dir=scratch, world=world))
     plan = grpo_batch_plan(opd, world, opd["samples_per_prompt"], "opd")
-    teachers = ", ".join(f"rl-{d}" for d in config["domains"])
+    teachers = ", ".join(f"rl-{d}" for d in config["domains"]) + (
+        f" on vLLM servers ({served} of the job's {config['gpus']['opd']} GPUs)" if served else " in-process")
     return (f"opd: DistillationConfig ok, loss {opd['loss']}, teachers {teachers}; {opd['prompts_per_step']} "
             f"prompts x {opd['samples_per_prompt']} samples per step over {world} process(es): "
             f"{args.per_device_train_batch_size} per device per micro-batch x {args.gradient_accumulation_steps} "

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import yaml
 
-from mixmerge.config_checks import (ConfigError, check_local_paths, check_merge_experts, check_reward,  # noqa: F401
-                                    check_train_eval, load_yaml)
+from mixmerge.config_checks import (ConfigError, check_local_paths, check_merge_experts,  # noqa: F401
+                                    check_opd_teachers, check_reward, check_train_eval, load_yaml)
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -37,6 +37,7 @@ def validate(config: dict, schema_path: str | Path = SCHEMA, *, check_paths: boo
     check_reward(config.get("reward") or {})
     check_merge_experts(config)
     check_train_eval(config)
+    check_opd_teachers(config)
     for name, bench in config["benchmarks"].items():
         if bench["domain"] not in config["domains"]:
             raise ConfigError(f"config key 'benchmarks.{name}.domain': {bench['domain']!r} is not in 'domains'")

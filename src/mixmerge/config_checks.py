@@ -82,6 +82,27 @@ def check_merge_experts(config: dict) -> None:
                 raise ConfigError(f"config key 'merges.{name}.experts[{i}]': {domain!r} is not in 'domains'")
 
 
+def check_opd_teachers(config: dict) -> None:
+    """Teacher servers (``opd.teachers.backend: vllm_server``) score the study loss only, and their GPUs plus at
+    least one training GPU fit in ``gpus.opd``."""
+    from mixmerge.compute.teacher_servers import settings_with_defaults
+
+    teachers = config["opd"].get("teachers") or {}
+    if teachers.get("backend", "local") != "vllm_server":
+        return
+    if config["opd"]["loss"] == "full_reverse_kl":
+        raise ConfigError("config key 'opd.loss': full_reverse_kl needs each teacher's whole next-token distribution "
+                          "at every response token, but a teacher server (opd.teachers.backend: vllm_server) answers "
+                          "the log-probs of given tokens (vLLM's prompt_logprobs: the token and the top-k); use "
+                          "loss: study, or backend: local")
+    per_teacher = settings_with_defaults(teachers)["gpus_per_teacher"]
+    needed = len(config["domains"]) * per_teacher + 1
+    if config["gpus"]["opd"] < needed:
+        raise ConfigError(f"config key 'gpus.opd': {config['gpus']['opd']} GPU(s) cannot hold "
+                          f"{len(config['domains'])} teacher servers x {per_teacher} GPU(s) "
+                          f"(opd.teachers.gpus_per_teacher) and at least one training GPU; give at least {needed}")
+
+
 def check_train_eval(config: dict) -> None:
     """``grpo.eval.benchmarks`` name benchmarks of the grid; each run evaluates those of its own domains."""
     spec = config["grpo"].get("eval") or {}

@@ -64,15 +64,16 @@ def command(parts):
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def launcher(stage, distributed=False):
+def launcher(stage, distributed=False, extra=()):
     """Command prefix for a stage on its GPUs (``gpus.<stage>``): leases devices locally, and with
-    ``distributed`` runs N > 1 processes under ``accelerate launch`` with the ZeRO config."""
+    ``distributed`` runs N > 1 processes under ``accelerate launch`` with the ZeRO config; ``extra``: more
+    launcher arguments."""
     parts = [*PYTHON, "-m", "mixmerge.compute.launch", "--gpus", str(config["gpus"][stage]), "--job", stage,
              "--lease-dir", LAUNCH.get("lease_dir", ".snakemake/gpu_leases"),
              "--lease-wait-s", str(LAUNCH.get("lease_wait_s", 600))]
     if distributed:
         parts += ["--accelerate-config", str(REPO / LAUNCH.get("accelerate_config", "config/accelerate/zero3.yaml"))]
-    return Untracked(command(parts) + " --")
+    return Untracked(command([*parts, *extra]) + " --")
 
 
 MIXMERGE = Untracked(command([*PYTHON, "-m", "mixmerge"]))  # the CPU stages: base, data, report
@@ -157,6 +158,17 @@ def merge_point(wildcards):
 def merge_experts(wildcards):
     """The experts a merge node merges: those of its own training seed; all of them, or the ones it names."""
     return [model_dir(e) for e in GRID.experts_for(f"merge-{wildcards.merge}")]
+
+
+def opd_launcher(wildcards):
+    """The opd job's launcher; with ``opd.teachers.backend: vllm_server`` it first starts one vLLM server per
+    expert of the node on GPUs of the job (logs in ``logs/opd/<node>.teachers/``) and stops them when it ends."""
+    teachers = config["opd"].get("teachers") or {}
+    if teachers.get("backend", "local") != "vllm_server":
+        return RUN_OPD
+    spec = {"models": {d: model_dir(e) for d, e in GRID.teachers_of(wildcards.opd).items()}, "settings": teachers,
+            "log_dir": f"logs/opd/{wildcards.opd}.teachers"}
+    return launcher("opd", distributed=True, extra=["--teacher-servers", json.dumps(spec)])
 
 
 def opd_teachers(wildcards):

@@ -1,6 +1,7 @@
 # opd: multi-teacher on-policy distillation. Student = sft, teachers = every rl-<domain> (each response scored by
 # its domain's expert), prompts = the mixed blend with its domain column. One run per training seed (opd.s1
-# distils the .s1 experts).
+# distils the .s1 experts). With opd.teachers.backend vllm_server the launcher serves the experts on GPUs of the
+# job (logs/opd/<node>.teachers/) and trains on the rest.
 rule opd:
     input:
         sft=node_model_input("sft"),
@@ -9,7 +10,7 @@ rule opd:
     output:
         model_output("results/models/{opd}", "opd"),
     params:
-        run=RUN_OPD,
+        run=opd_launcher,
         model=sft_model,
         sft_path=sft_path_param(),
         teachers=opd_teachers,

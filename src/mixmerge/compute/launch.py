@@ -5,10 +5,14 @@
   Under SLURM (``SLURM_JOB_ID`` set) the scheduler already isolates the job's GPUs: no lease.
 * With N > 1 and an accelerate config, the stage runs under ``accelerate launch`` with N processes (DeepSpeed
   ZeRO configs ship in ``config/accelerate/``); otherwise as one plain ``python -m mixmerge`` process.
+* With ``--teacher-servers`` (opd, ``opd.teachers.backend: vllm_server``), the first of the job's devices serve the
+  teachers (``mixmerge.compute.teacher_servers``) while the stage runs on the rest with their URLs in
+  ``MIXMERGE_TEACHER_URLS``; a teacher that does not come up, or exits, ends the job with a message naming it.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -16,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from mixmerge.compute import gpu_lease
+from mixmerge.compute import gpu_lease, teacher_servers
 
 
 def free_port() -> int:
@@ -61,35 +65,69 @@ LEASE_WAIT_ENV = "MIXMERGE_LEASE_WAIT_S"  # the stage records it apart from its 
 
 
 def run(n_gpus: int, stage_args: list[str], accelerate_config: str | None, lease_dir: str, job: str,
-        wait_s: float) -> int:
+        wait_s: float, teacher_servers_spec: dict | None = None) -> int:
     asked = time.monotonic()
     env, devices = device_env(n_gpus, dict(os.environ), lease_dir, job, wait_s)
     env[LEASE_WAIT_ENV] = f"{time.monotonic() - asked:.3f}"
     env.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")  # vLLM inside a Python process that used CUDA
-    cmd = build_command(n_gpus, stage_args, accelerate_config)
-    print(f"[launch] job {job!r}: CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES', '<unset>')} "
-          f"(slurm={under_slurm(env)}): {' '.join(cmd)}", file=sys.stderr, flush=True)
     try:
-        child = subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent)
-
-        def forward(signum, _frame):
-            child.send_signal(signum)
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, forward)
-        return child.wait()
+        if teacher_servers_spec is None:
+            return run_stage(build_command(n_gpus, stage_args, accelerate_config), env, job)
+        return run_with_teachers(teacher_servers_spec, stage_args, accelerate_config, env, job)
     finally:
         if devices:
             gpu_lease.release(devices, lease_dir)
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when this wrapper dies, so a GPU is never used after its lease is gone."""
-    import ctypes
+def job_devices(env: dict) -> list[str]:
+    """The devices this job may use: those leased (or given by SLURM) in ``CUDA_VISIBLE_DEVICES``, else the pool."""
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    return [d.strip() for d in visible.split(",") if d.strip()] if visible is not None else gpu_lease.device_pool(env)
 
-    pr_set_pdeathsig = 1
-    if ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+
+def run_with_teachers(spec: dict, stage_args: list[str], accelerate_config: str | None, env: dict, job: str) -> int:
+    """Start the teacher servers of ``spec`` ({"models": domain -> model dir, "settings": opd.teachers, "log_dir"})
+    on the first of the job's devices, then the stage on the rest, with the servers' URLs in
+    ``MIXMERGE_TEACHER_URLS``; the servers stop when the stage ends (or when one of them exits)."""
+    settings = teacher_servers.settings_with_defaults(spec["settings"])
+    teacher_devices, training = teacher_servers.split_devices(job_devices(env), sorted(spec["models"]),
+                                                              settings["gpus_per_teacher"])
+    print(f"[launch] job {job!r}: teacher servers on {teacher_devices}, logs in {spec['log_dir']}", file=sys.stderr,
+          flush=True)
+    with teacher_servers.TeacherServers(spec["models"], settings, spec["log_dir"], teacher_devices, env) as servers:
+        child_env = {**env, "CUDA_VISIBLE_DEVICES": ",".join(training),
+                     teacher_servers.URLS_ENV: json.dumps(servers.urls)}
+        return run_stage(build_command(len(training), stage_args, accelerate_config), child_env, job,
+                         watch=servers.check_running)
+
+
+def run_stage(cmd: list[str], env: dict, job: str, watch=None, watch_every_s: float = 5.0) -> int:
+    """Run ``cmd`` to its end, forwarding SIGTERM/SIGINT to it; ``watch()`` (if given) is called every
+    ``watch_every_s``, and an exception from it stops the stage and propagates."""
+    print(f"[launch] job {job!r}: CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES', '<unset>')} "
+          f"(slurm={under_slurm(env)}): {' '.join(cmd)}", file=sys.stderr, flush=True)
+    child = subprocess.Popen(cmd, env=env, preexec_fn=teacher_servers.die_with_parent)
+
+    def forward(signum, _frame):
+        child.send_signal(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward)
+    while True:
+        try:
+            return child.wait(timeout=watch_every_s if watch else None)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            watch()
+        except BaseException:
+            child.terminate()
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+            raise
 
 
 def parser() -> argparse.ArgumentParser:
@@ -100,6 +138,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lease-dir", default=gpu_lease.DEFAULT_DIR)
     p.add_argument("--lease-wait-s", type=float, default=600.0)
     p.add_argument("--job", default="", help="a name for logs and the lease records")
+    p.add_argument("--teacher-servers", type=json.loads, help="JSON {models: {domain: model dir}, settings: "
+                   "opd.teachers, log_dir}: serve each teacher on its own GPUs while the stage runs on the rest")
     p.add_argument("stage_args", nargs=argparse.REMAINDER, help="-- <stage> <stage arguments>")
     return p
 
@@ -109,8 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     stage_args = args.stage_args[1:] if args.stage_args[:1] == ["--"] else args.stage_args
     if not stage_args:
         raise SystemExit("no stage given: python -m mixmerge.compute.launch --gpus N -- <stage> ...")
-    return run(args.gpus, stage_args, args.accelerate_config, args.lease_dir, args.job or stage_args[0],
-               args.lease_wait_s)
+    try:
+        return run(args.gpus, stage_args, args.accelerate_config, args.lease_dir, args.job or stage_args[0],
+                   args.lease_wait_s, args.teacher_servers)
+    except teacher_servers.TeacherServerError as err:
+        print(f"[launch] job {args.job or stage_args[0]!r}: {err}", file=sys.stderr, flush=True)
+        return 1
 
 
 if __name__ == "__main__":

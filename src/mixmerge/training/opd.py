@@ -1,6 +1,9 @@
 """Multi-teacher on-policy distillation (grid node ``opd``, study §2.4): the SFT student samples responses to the
 mixed blend's prompts, and each response is scored token by token by its domain's RL expert
-(``MultiTeacherDistillationTrainer``). All teachers live in the training process."""
+(``MultiTeacherDistillationTrainer``). Where the teachers run is ``opd.teachers.backend``: ``local``, every expert in
+the training process; ``vllm_server``, one vLLM server per expert, started by the job's launcher on GPUs of its own
+(``mixmerge.compute.teacher_servers``) and asked for the log-probs of the sampled tokens
+(``mixmerge.training.teacher_client``)."""
 from __future__ import annotations
 
 import time
@@ -41,6 +44,17 @@ def check_teachers(domains: list[str], teachers: dict[str, str], student_tokeniz
                               f"student's: {why}")
 
 
+def load_teachers(cfg: dict, teachers: dict[str, str], domains: list[str], dtype: str) -> dict:
+    """domain -> the expert model (backend local) or a client of its server (backend vllm_server)."""
+    if (cfg.get("teachers") or {}).get("backend", "local") == "vllm_server":
+        from mixmerge.training.teacher_client import connect
+
+        return connect(domains)
+    from transformers import AutoModelForCausalLM
+
+    return {d: AutoModelForCausalLM.from_pretrained(teachers[d], dtype=dtype) for d in domains}
+
+
 def train_opd(node: str, model_dir: str, teachers: dict[str, str], train_files: dict[str, str], cfg: dict,
               seed: int, threads: int, out_dir: str, checkpoint_dir: str, tensorboard_dir: str | None = None) -> None:
     """Distil the experts ``teachers`` (domain -> model) into the student at ``model_dir`` on the blend of
@@ -60,7 +74,7 @@ def train_opd(node: str, model_dir: str, teachers: dict[str, str], train_files: 
     attempts = AttemptLog(checkpoint_dir, node).start(resume)
     dtype = "bfloat16" if cfg["trl"].get("bf16") else "float32"
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
-    experts = {d: AutoModelForCausalLM.from_pretrained(teachers[d], dtype=dtype) for d in domains}
+    experts = load_teachers(cfg, teachers, domains, dtype)
     trainer = MultiTeacherDistillationTrainer(
         model=model, teachers=experts,
         args=opd_args(cfg, seed=seed, checkpoint_dir=checkpoint_dir, world=world_size(),

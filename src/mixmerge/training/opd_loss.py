@@ -26,15 +26,19 @@ def token_logps(logits: torch.Tensor, tokens: torch.Tensor, temperature: float =
 
 
 def head_token_logps(hidden: torch.Tensor, head: torch.nn.Module, tokens: torch.Tensor, temperature: float = 1.0,
-                     chunk_size: int = 4096) -> torch.Tensor:
+                     chunk_size: int = 4096, with_entropy: bool = False):
     """``token_logps(head(hidden), tokens)`` without the (B, K, V) logits: TRL's chunked log-prob kernel projects
     ``chunk_size`` vocabulary columns at a time (and recomputes them in the backward), which keeps the study loss
-    within memory at 16k response tokens and a 150k vocabulary."""
+    within memory at 16k response tokens and a 150k vocabulary. With ``with_entropy``: (log-probs, the entropy of
+    the distribution at every position)."""
     from trl.kernels.chunked_logprob import ChunkedLogProbFunction
 
     flat = hidden.reshape(-1, hidden.size(-1))
-    logps = ChunkedLogProbFunction.apply(flat, head.weight, head.bias, tokens.reshape(-1), temperature, chunk_size,
-                                         None, 1.0, ())[0]
+    outputs = ("entropy",) if with_entropy else ()
+    logps, entropy = ChunkedLogProbFunction.apply(flat, head.weight, head.bias, tokens.reshape(-1), temperature,
+                                                  chunk_size, None, 1.0, outputs)[:2]
+    if with_entropy:
+        return logps.view(tokens.shape), entropy.view(tokens.shape)
     return logps.view(tokens.shape)
 
 

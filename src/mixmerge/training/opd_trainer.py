@@ -3,12 +3,15 @@ scores the sampled tokens) extended to one teacher per domain, the study's MT-OP
 
 What changes against TRL, and only that:
 - teachers: a dict domain -> model, all in this process (on CPU, or sharded by the job's accelerate/ZeRO config on
-  GPUs); each row's ``domain`` picks its teacher (``teacher_index`` is added to the generation batch);
+  GPUs), or domain -> server client (``mixmerge.training.teacher_client``: the teacher answers the log-probs of the
+  sampled tokens, so only the ``study`` loss); each row's ``domain`` picks its teacher (``teacher_index`` is added
+  to the generation batch);
 - sampling: ``samples_per_prompt`` responses per prompt (TRL's trainer samples one);
 - loss: ``study`` (PPO-clip with the per-token advantage log π_T − log π_S) or ``full_reverse_kl`` (TRL's own
   generalised JSD at beta=1), both per teacher group (``mixmerge.training.opd_loss``);
 - logs: per domain, the reverse KL to the routed teacher (the full-vocabulary KL(π_S ‖ π_T) per response token,
-  through TRL's chunked divergence) and the response length, as ``opd/<metric>/<domain>`` scalars.
+  through TRL's chunked divergence; local teachers only) and the response length, as ``opd/<metric>/<domain>``
+  scalars.
 Generation, batching, checkpointing and resume are TRL's/transformers' own.
 """
 from __future__ import annotations
@@ -33,8 +36,15 @@ class MultiTeacherDistillationTrainer(DistillationTrainer):
         self.loss_mode, self.epsilon, self.samples_per_prompt = loss_mode, epsilon, samples_per_prompt
         self.domains = sorted(teachers)
         self.teacher_of = {d: i for i, d in enumerate(self.domains)}
+        served = [hasattr(teachers[d], "completion_logps") for d in self.domains]
+        self.served = all(served)
+        if any(served) and not self.served:
+            raise ValueError("teachers: either every one a local model or every one a server")
+        if self.served and loss_mode != "study":
+            raise ValueError(f"config key 'opd.loss': {loss_mode!r} needs the teachers' whole next-token "
+                             "distributions; teacher servers answer the log-probs of the sampled tokens (use study)")
         super().__init__(model=model, teacher_model=None, args=args, **kwargs)
-        self.teachers = [self._prepare_teacher(teachers[d], d) for d in self.domains]
+        self.teachers = [teachers[d] if self.served else self._prepare_teacher(teachers[d], d) for d in self.domains]
         self._domain_stats = torch.zeros(len(self.domains), len(STATS), dtype=torch.float64)
 
     def _prepare_teacher(self, teacher, domain: str):
@@ -85,6 +95,8 @@ class MultiTeacherDistillationTrainer(DistillationTrainer):
         keep = completion_ids.size(1)
         student_hidden = self._get_last_hidden_state(unwrapped_student, input_ids, attention_mask, keep)
         student_head = unwrapped_student.get_output_embeddings()
+        if self.served:
+            return self._served_study_loss(student_hidden, student_head, inputs)
         route = inputs["teacher_index"]
         groups = rows_by_teacher(route)
         teachers = {t: self._teacher_hidden(t, input_ids[rows], attention_mask[rows], keep)
@@ -104,13 +116,31 @@ class MultiTeacherDistillationTrainer(DistillationTrainer):
             with torch.no_grad():
                 teacher_logps = route_rows(route, lambda t, rows: head_token_logps(
                     teachers[t][0], teachers[t][1], completion_ids[rows], self.temperature))
-            samples = inputs["num_samples_in_batch"] / self.accelerator.num_processes
-            loss, advantage = study_loss(logps, logps.detach(), teacher_logps, mask, self.epsilon, samples)
-            for t, rows in groups.items():
-                self._domain_stats[t, STATS.index("advantage_sum")] += float((advantage[rows] * mask[rows]).sum())
+            loss = self._study_loss(logps, teacher_logps, inputs)
         else:
             loss = kl_loss / (num_items_in_batch if num_items_in_batch is not None else max(int(tokens), 1))
         return loss, entropy, torch.as_tensor(tokens, device=student_hidden.device)
+
+    def _served_study_loss(self, student_hidden, student_head, inputs):
+        """The study loss with each row's teacher log-probs asked of its domain's server (one request per teacher)."""
+        completion_ids, mask, route = inputs["completion_ids"], inputs["completion_mask"], inputs["teacher_index"]
+        logps, entropy = head_token_logps(student_hidden, student_head, completion_ids, self.temperature,
+                                          with_entropy=True)
+        teacher_logps = route_rows(route, lambda t, rows: self.teachers[t].completion_logps(
+            inputs["prompt_ids"][rows], inputs["prompt_mask"][rows], completion_ids[rows], mask[rows],
+            self.temperature))
+        for t, rows in rows_by_teacher(route).items():
+            self._record(t, 0.0, mask[rows].sum(), len(rows))
+        loss = self._study_loss(logps, teacher_logps, inputs)
+        return loss, (entropy.detach() * mask).sum(), mask.sum()
+
+    def _study_loss(self, logps, teacher_logps, inputs):
+        mask = inputs["completion_mask"]
+        samples = inputs["num_samples_in_batch"] / self.accelerator.num_processes
+        loss, advantage = study_loss(logps, logps.detach(), teacher_logps, mask, self.epsilon, samples)
+        for t, rows in rows_by_teacher(inputs["teacher_index"]).items():
+            self._domain_stats[t, STATS.index("advantage_sum")] += float((advantage[rows] * mask[rows]).sum())
+        return loss
 
     def _record(self, teacher: int, kl_sum, tokens, rows: int) -> None:
         if self.model.training:
@@ -125,7 +155,8 @@ class MultiTeacherDistillationTrainer(DistillationTrainer):
             kl_sum, tokens, rows, advantage_sum = stats[i].tolist()
             if rows == 0:
                 continue
-            out[f"opd/reverse_kl/{domain}"] = kl_sum / max(tokens, 1)
+            if not self.served:
+                out[f"opd/reverse_kl/{domain}"] = kl_sum / max(tokens, 1)
             out[f"opd/response_length/{domain}"] = tokens / rows
             if self.loss_mode == "study":
                 out[f"opd/advantage/{domain}"] = advantage_sum / max(tokens, 1)
