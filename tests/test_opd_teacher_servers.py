@@ -26,7 +26,7 @@ PY = sys.executable
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
-def fake(*serve_args, timeout=120, command=(PY, FAKE)) -> dict:
+def fake(*serve_args, timeout=600, command=(PY, FAKE)) -> dict:
     return {"backend": "vllm_server", "serve_command": list(command), "serve_args": list(serve_args),
             "start_timeout_s": timeout}
 
@@ -185,14 +185,14 @@ def test_teachers_starting_are_stopped_when_the_job_is_terminated_or_killed(tmp_
     job = subprocess.Popen([PY, "-m", "mixmerge.compute.launch", "--gpus", "3", "--lease-dir", str(tmp_path / "l"),
                             "--teacher-servers", json.dumps(spec), "--", "opd"], env=env)
     logs = [tmp_path / f"{d}.log" for d in ("code", "math")]
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 300
     while not all(p.exists() and "pid" in p.read_text() for p in logs):
         assert time.monotonic() < deadline and job.poll() is None, "the teachers never started"
         time.sleep(0.2)
     job.send_signal(sig)
-    assert job.wait(timeout=30) == code
+    assert job.wait(timeout=120) == code
     pids = [int(log.read_text().split()[1]) for log in logs]
-    deadline = time.monotonic() + 10   # after SIGKILL the teachers get SIGTERM from the kernel (PDEATHSIG)
+    deadline = time.monotonic() + 60   # after SIGKILL the teachers get SIGTERM from the kernel (PDEATHSIG)
     while not all(gone(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert all(gone(pid) for pid in pids)
