@@ -246,10 +246,14 @@ def test_paper_dry_run_serves_each_opd_nodes_own_experts(workflow_copy):
 
     import yaml
 
-    from test_paper_config import dry_run
+    from workflow_copy import run_snakemake
 
     paper = yaml.safe_load((workflow_copy / "config/paper.yaml").read_text())
-    text, _ = dry_run(workflow_copy, "-p", "--configfile", "config/paper.yaml")
+    blend = workflow_copy / paper["data"]["rl_blend"]["source"]["path"]   # the study's hand-made file: a stand-in
+    blend.parent.mkdir(parents=True, exist_ok=True)
+    blend.touch()
+    out = run_snakemake(workflow_copy, "-n", "-p", "--configfile", "config/paper.yaml", timeout=300)
+    text = out.stdout + out.stderr
     match = re.search(r"mixmerge\.compute\.launch (--gpus .*?) -- opd --node opd ", text)
     assert match, "no opd launcher line in the dry run"
     args = shlex.split(match.group(1))
