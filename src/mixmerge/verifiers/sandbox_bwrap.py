@@ -4,7 +4,8 @@ The bubblewrap view holds only the interpreter's prefix and base prefix and ``/u
 all read-only, a minimal read-only ``/dev`` with a 1 MiB ``/dev/shm``, and a private size-limited ``/tmp`` as
 the working directory; no ``/proc``, no home, no project, no data. Every namespace is new (user, pid, ipc, net,
 uts, cgroup), nested user namespaces are disabled, all capabilities dropped, the program gets a new session and
-dies with its caller. The whole program runs in its own cgroup where one can be made, else under a watchdog.
+dies with its caller; the kernel keyring calls are denied (``sandbox_seccomp``). The whole program runs in its
+own cgroup where one can be made, else under a watchdog.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import time
 from functools import cache
 from pathlib import Path
 
-from mixmerge.verifiers import sandbox_limits
+from mixmerge.verifiers import sandbox_limits, sandbox_seccomp
 from mixmerge.verifiers.sandbox_protocol import Frames, memfd, runner_spec
 from mixmerge.verifiers.sandbox_types import Limits, RunResult
 
@@ -33,6 +34,11 @@ ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"
        "PYTHONIOENCODING": "utf-8"}
 STDERR_CAP = 1 << 16
 STARTUP_S = 1.0  # allowance for starting the sandbox, on top of the tests' own wall limits
+SH = shutil.which("sh")
+# sh -c ENTER_CGROUP sh N FILE1..FILEN COMMAND...: write its pid to each cgroup.procs file, then exec COMMAND
+ENTER_CGROUP = ('n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n - 1)); done; '
+                'exec "$@"')
+EXIT_GRACE_S = 0.1  # after the last result, how long the sandbox may take to exit by itself before it is killed
 
 
 def bwrap_path() -> str | None:
@@ -61,7 +67,7 @@ def _system_dirs() -> list[str]:
     return args
 
 
-def bwrap_argv(limits: Limits, info_fd: int | None) -> list[str]:
+def bwrap_argv(limits: Limits, info_fd: int | None, seccomp_fd: int | None = None) -> list[str]:
     argv = [bwrap_path(), "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
             "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox", *_system_dirs()]
     for prefix in _prefixes():
@@ -71,6 +77,8 @@ def bwrap_argv(limits: Limits, info_fd: int | None) -> list[str]:
              "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp"]
     if info_fd is not None:
         argv += ["--info-fd", str(info_fd)]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
     return argv + ["--", PYTHON, *PY_FLAGS, "-c", RUNNER]
 
 
@@ -79,11 +87,14 @@ def probe() -> str | None:
     """None when bubblewrap runs here with every namespace, else why not."""
     if not bwrap_path():
         return "bubblewrap (bwrap) is not installed"
+    seccomp_fd = sandbox_seccomp.filter_fd()
     try:
-        proc = subprocess.run([*bwrap_argv(Limits(), None)[:-2], "-c", "pass"], env=ENV, capture_output=True,
-                              timeout=30, stdin=subprocess.DEVNULL)
+        proc = subprocess.run([*bwrap_argv(Limits(), None, seccomp_fd)[:-2], "-c", "pass"], env=ENV,
+                              capture_output=True, timeout=30, stdin=subprocess.DEVNULL, pass_fds=(seccomp_fd,))
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bwrap failed to start: {exc}"
+    finally:
+        os.close(seccomp_fd)
     if proc.returncode != 0:
         return f"bwrap failed (exit {proc.returncode}): {proc.stderr.decode(errors='replace').strip()[:500]}"
     return None
@@ -99,22 +110,29 @@ class _Launch:
         self.watchdog = None if self.cgroup and isolated else sandbox_limits.Watchdog(limits)
         self.workdir = None if isolated else tempfile.mkdtemp(prefix="mixmerge-unsafe-")
         info_r, info_w = os.pipe() if isolated and self.watchdog else (None, None)
-        command = bwrap_argv(limits, info_w) if isolated else [PYTHON, *PY_FLAGS, "-c", RUNNER]
+        seccomp_fd = sandbox_seccomp.filter_fd() if isolated else None
+        command = bwrap_argv(limits, info_w, seccomp_fd) if isolated else [PYTHON, *PY_FLAGS, "-c", RUNNER]
+        enter = None
+        if self.cgroup and SH:  # a shell joins the cgroup and execs: cheaper than preexec_fn, which forces fork()
+            command = [SH, "-c", ENTER_CGROUP, "sh", str(len(self.cgroup.procs_files)), *self.cgroup.procs_files,
+                       *command]
+        elif self.cgroup:
+            enter = self.cgroup.enter
         spec_fd = memfd(runner_spec(code, stdins, limits, argv, isolated))
         try:
             self.proc = subprocess.Popen(
                 command, stdin=spec_fd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=self.workdir,
-                start_new_session=True, pass_fds=(info_w,) if info_w is not None else (),
-                preexec_fn=self.cgroup.enter if self.cgroup else None)
+                start_new_session=True, pass_fds=tuple(fd for fd in (info_w, seccomp_fd) if fd is not None),
+                preexec_fn=enter)
         except BaseException:
             if info_r is not None:
                 os.close(info_r)
             self.close()
             raise
         finally:
-            os.close(spec_fd)
-            if info_w is not None:
-                os.close(info_w)
+            for fd in (spec_fd, info_w, seccomp_fd):
+                if fd is not None:
+                    os.close(fd)
         self.info = info_r
         if self.watchdog and not isolated:
             self.watchdog.root = self.proc.pid
@@ -138,8 +156,12 @@ class _Launch:
             if data:
                 log.error("bwrap --info-fd gave %r", data[:200])
 
-    def stop(self) -> None:
-        """Kill the sandbox and everything in it; returns once all of it is gone."""
+    def stop(self, grace_s: float = 0.0) -> None:
+        """Kill the sandbox and everything in it; returns once all of it is gone. ``grace_s``: how long it may
+        first take to exit by itself (the runner exits after its last frame, and with it the whole sandbox, so
+        nothing is left for the cgroup's teardown to wait on)."""
+        if grace_s and self.proc.poll() is None:
+            _wait_exit(self.proc.pid, grace_s)
         if not self.isolated and self.watchdog.root:
             for pid in reversed(sandbox_limits.process_tree(self.watchdog.root)[1:]):
                 _kill(pid)
@@ -174,6 +196,18 @@ def _kill(pid: int) -> None:
         pass
 
 
+def _wait_exit(pid: int, timeout_s: float) -> None:
+    """Wait up to ``timeout_s`` for ``pid`` to exit (without reaping it)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return
+    with selectors.DefaultSelector() as sel:
+        sel.register(pidfd, selectors.EVENT_READ)
+        sel.select(timeout_s)
+    os.close(pidfd)
+
+
 def _wait_gone(pid: int) -> None:
     """The namespace's init exits only after every process in it; wait for that (it is not our child)."""
     try:
@@ -204,7 +238,7 @@ def run_batch(code: str, stdins: list[str], limits: Limits, argv=(), *, isolated
         return [RunResult("sandbox_error", None, "", str(exc), time.monotonic() - t0)]
     try:
         results, stderr, ended = _collect(launch, len(stdins), t0, on_result)
-        launch.stop()
+        launch.stop(EXIT_GRACE_S if len(results) == len(stdins) else 0.0)
         if ended is None:  # the runner is gone: its last words (or bwrap's) may still be in the pipe
             stderr += launch.proc.stderr.read(STDERR_CAP)[: max(0, STDERR_CAP - len(stderr))]
     finally:
