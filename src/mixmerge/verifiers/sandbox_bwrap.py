@@ -38,7 +38,6 @@ SH = shutil.which("sh")
 # sh -c ENTER_CGROUP sh N FILE1..FILEN COMMAND...: write its pid to each cgroup.procs file, then exec COMMAND
 ENTER_CGROUP = ('n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n - 1)); done; '
                 'exec "$@"')
-EXIT_GRACE_S = 0.1  # after the last result, how long the sandbox may take to exit by itself before it is killed
 
 
 def bwrap_path() -> str | None:
@@ -156,12 +155,8 @@ class _Launch:
             if data:
                 log.error("bwrap --info-fd gave %r", data[:200])
 
-    def stop(self, grace_s: float = 0.0) -> None:
-        """Kill the sandbox and everything in it; returns once all of it is gone. ``grace_s``: how long it may
-        first take to exit by itself (the runner exits after its last frame, and with it the whole sandbox, so
-        nothing is left for the cgroup's teardown to wait on)."""
-        if grace_s and self.proc.poll() is None:
-            _wait_exit(self.proc.pid, grace_s)
+    def stop(self) -> None:
+        """Kill the sandbox and everything in it; returns once all of it is gone."""
         if not self.isolated and self.watchdog.root:
             for pid in reversed(sandbox_limits.process_tree(self.watchdog.root)[1:]):
                 _kill(pid)
@@ -196,18 +191,6 @@ def _kill(pid: int) -> None:
         pass
 
 
-def _wait_exit(pid: int, timeout_s: float) -> None:
-    """Wait up to ``timeout_s`` for ``pid`` to exit (without reaping it)."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except OSError:
-        return
-    with selectors.DefaultSelector() as sel:
-        sel.register(pidfd, selectors.EVENT_READ)
-        sel.select(timeout_s)
-    os.close(pidfd)
-
-
 def _wait_gone(pid: int) -> None:
     """The namespace's init exits only after every process in it; wait for that (it is not our child)."""
     try:
@@ -238,7 +221,7 @@ def run_batch(code: str, stdins: list[str], limits: Limits, argv=(), *, isolated
         return [RunResult("sandbox_error", None, "", str(exc), time.monotonic() - t0)]
     try:
         results, stderr, ended = _collect(launch, len(stdins), t0, on_result)
-        launch.stop(EXIT_GRACE_S if len(results) == len(stdins) else 0.0)
+        launch.stop()
         if ended is None:  # the runner is gone: its last words (or bwrap's) may still be in the pipe
             stderr += launch.proc.stderr.read(STDERR_CAP)[: max(0, STDERR_CAP - len(stderr))]
     finally:
