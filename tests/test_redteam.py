@@ -210,6 +210,79 @@ def test_sysv_ipc_is_private_and_gone_after(host_guard, timer):
     check(IPC_READ, timer)
 
 
+LEAVE_BEHIND = """
+import os, socket, time
+for d in ('/tmp', '/dev/shm'):
+    with open(d + '/answer', 'w') as f:
+        f.write('2')
+if os.fork() == 0:
+    os.setsid()
+    server = socket.socket(socket.AF_UNIX)
+    server.bind('\\0mixmerge-answer')
+    server.listen()
+    while True:
+        server.accept()[0].sendall(b'2')
+time.sleep(0.2)
+print(3)
+"""
+FIND_LEFTOVERS = """
+import socket
+for path in ('/tmp/answer', '/dev/shm/answer'):
+    try:
+        print(open(path).read())
+        raise SystemExit
+    except OSError:
+        pass
+try:
+    s = socket.socket(socket.AF_UNIX)
+    s.connect('\\0mixmerge-answer')
+    print(s.recv(8).decode())
+except OSError:
+    print(3)
+"""
+
+
+def test_nothing_a_program_leaves_reaches_the_next(host_guard, timer):
+    """Program A leaves files in /tmp and /dev/shm and a daemon serving the answer on an abstract socket; program
+    B would pass by finding any of them, and an honest program after A scores as it would alone."""
+    check(LEAVE_BEHIND, timer)
+    check(FIND_LEFTOVERS, timer)
+    check(LEAVE_BEHIND, timer)
+    assert run_tests("print(int(input()) + 1)", STDIO, limits=LIMITS) == 1.0
+
+
+KEYRING_CALLS = {"x86_64": (248, 249, 250), "aarch64": (217, 218, 219)}  # add_key, request_key, keyctl
+_KEYS = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+ADD_KEY, REQUEST_KEY, KEYCTL = {calls}[os.uname().machine]
+"""
+KEYS_LEAVE = _KEYS + """
+for ring in (-3, -4, -5):  # the session, user and user-session keyrings
+    libc.syscall(ADD_KEY, b"user", b"mixmerge-answer", b"2", 1, ring)
+print(3)
+"""
+KEYS_READ = _KEYS + """
+key = libc.syscall(REQUEST_KEY, b"user", b"mixmerge-answer", None, 0)
+buf = ctypes.create_string_buffer(8)
+print(buf.value.decode() if key > 0 and libc.syscall(KEYCTL, 11, key, buf, 8) > 0 else 3)
+"""
+
+
+@pytest.mark.skipif(os.uname().machine not in KEYRING_CALLS, reason="syscall numbers known for x86_64, aarch64")
+def test_keyrings_are_no_channel(host_guard, timer):
+    """Keyrings are not namespaced: in a login session (joined here) a sandbox inherits its caller's session
+    keyring. A key one program leaves there must reach neither a later program nor the host."""
+    libc = host_trace._libc
+    add_key, request_key, keyctl = KEYRING_CALLS[os.uname().machine]
+    assert libc.syscall(keyctl, 1, None) > 0  # KEYCTL_JOIN_SESSION_KEYRING: a fresh anonymous one
+    assert libc.syscall(add_key, b"user", b"mixmerge-probe", b"x", 1, -3) > 0  # the host can use it
+    calls = repr(KEYRING_CALLS)
+    check(KEYS_LEAVE.replace("{calls}", calls), timer)
+    check(KEYS_READ.replace("{calls}", calls), timer)
+    assert libc.syscall(request_key, b"user", b"mixmerge-answer", None, 0) == -1, "a key reached the host"
+
+
 MOUNT_ESCAPE = """
 import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)

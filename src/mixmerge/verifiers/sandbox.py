@@ -23,7 +23,7 @@ import random
 import secrets
 from functools import cache
 
-from mixmerge.verifiers import sandbox_bwrap, sandbox_limits
+from mixmerge.verifiers import sandbox_bwrap, sandbox_limits, sandbox_seccomp
 from mixmerge.verifiers.errors import SandboxUnavailable, VerifierError
 from mixmerge.verifiers.sandbox_types import Limits, RunResult
 
@@ -43,7 +43,9 @@ def isolation() -> str:
             "user.max_user_namespaces > 0), or set reward.sandbox_backend: fusion with reward.fusion_url, or, "
             "for trusted code only, reward.sandbox_backend: unsafe_local")
     text = (f"bubblewrap: user, pid, ipc, net, uts and cgroup namespaces; read-only view of "
-            f"{', '.join(['/usr', *sandbox_bwrap._prefixes()])}, private /tmp; limits: {sandbox_limits.describe()}")
+            f"{', '.join(['/usr', *sandbox_bwrap._prefixes()])}, private /tmp; keyring calls "
+            f"{'denied (seccomp)' if sandbox_seccomp.supported() else 'NOT filtered (no seccomp table for this CPU)'}"
+            f"; limits: {sandbox_limits.describe()}")
     log.warning("mixmerge sandbox: %s", text)
     return text
 

@@ -4,7 +4,8 @@ The bubblewrap view holds only the interpreter's prefix and base prefix and ``/u
 all read-only, a minimal read-only ``/dev`` with a 1 MiB ``/dev/shm``, and a private size-limited ``/tmp`` as
 the working directory; no ``/proc``, no home, no project, no data. Every namespace is new (user, pid, ipc, net,
 uts, cgroup), nested user namespaces are disabled, all capabilities dropped, the program gets a new session and
-dies with its caller. The whole program runs in its own cgroup where one can be made, else under a watchdog.
+dies with its caller; the kernel keyring calls are denied (``sandbox_seccomp``). The whole program runs in its
+own cgroup where one can be made, else under a watchdog.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import time
 from functools import cache
 from pathlib import Path
 
-from mixmerge.verifiers import sandbox_limits
+from mixmerge.verifiers import sandbox_limits, sandbox_seccomp
 from mixmerge.verifiers.sandbox_protocol import Frames, memfd, runner_spec
 from mixmerge.verifiers.sandbox_types import Limits, RunResult
 
@@ -33,6 +34,10 @@ ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"
        "PYTHONIOENCODING": "utf-8"}
 STDERR_CAP = 1 << 16
 STARTUP_S = 1.0  # allowance for starting the sandbox, on top of the tests' own wall limits
+SH = shutil.which("sh")
+# sh -c ENTER_CGROUP sh N FILE1..FILEN COMMAND...: write its pid to each cgroup.procs file, then exec COMMAND
+ENTER_CGROUP = ('n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n - 1)); done; '
+                'exec "$@"')
 
 
 def bwrap_path() -> str | None:
@@ -61,7 +66,7 @@ def _system_dirs() -> list[str]:
     return args
 
 
-def bwrap_argv(limits: Limits, info_fd: int | None) -> list[str]:
+def bwrap_argv(limits: Limits, info_fd: int | None, seccomp_fd: int | None = None) -> list[str]:
     argv = [bwrap_path(), "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
             "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox", *_system_dirs()]
     for prefix in _prefixes():
@@ -71,6 +76,8 @@ def bwrap_argv(limits: Limits, info_fd: int | None) -> list[str]:
              "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp"]
     if info_fd is not None:
         argv += ["--info-fd", str(info_fd)]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
     return argv + ["--", PYTHON, *PY_FLAGS, "-c", RUNNER]
 
 
@@ -79,11 +86,14 @@ def probe() -> str | None:
     """None when bubblewrap runs here with every namespace, else why not."""
     if not bwrap_path():
         return "bubblewrap (bwrap) is not installed"
+    seccomp_fd = sandbox_seccomp.filter_fd()
     try:
-        proc = subprocess.run([*bwrap_argv(Limits(), None)[:-2], "-c", "pass"], env=ENV, capture_output=True,
-                              timeout=30, stdin=subprocess.DEVNULL)
+        proc = subprocess.run([*bwrap_argv(Limits(), None, seccomp_fd)[:-2], "-c", "pass"], env=ENV,
+                              capture_output=True, timeout=30, stdin=subprocess.DEVNULL, pass_fds=(seccomp_fd,))
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bwrap failed to start: {exc}"
+    finally:
+        os.close(seccomp_fd)
     if proc.returncode != 0:
         return f"bwrap failed (exit {proc.returncode}): {proc.stderr.decode(errors='replace').strip()[:500]}"
     return None
@@ -99,22 +109,29 @@ class _Launch:
         self.watchdog = None if self.cgroup and isolated else sandbox_limits.Watchdog(limits)
         self.workdir = None if isolated else tempfile.mkdtemp(prefix="mixmerge-unsafe-")
         info_r, info_w = os.pipe() if isolated and self.watchdog else (None, None)
-        command = bwrap_argv(limits, info_w) if isolated else [PYTHON, *PY_FLAGS, "-c", RUNNER]
+        seccomp_fd = sandbox_seccomp.filter_fd() if isolated else None
+        command = bwrap_argv(limits, info_w, seccomp_fd) if isolated else [PYTHON, *PY_FLAGS, "-c", RUNNER]
+        enter = None
+        if self.cgroup and SH:  # a shell joins the cgroup and execs: cheaper than preexec_fn, which forces fork()
+            command = [SH, "-c", ENTER_CGROUP, "sh", str(len(self.cgroup.procs_files)), *self.cgroup.procs_files,
+                       *command]
+        elif self.cgroup:
+            enter = self.cgroup.enter
         spec_fd = memfd(runner_spec(code, stdins, limits, argv, isolated))
         try:
             self.proc = subprocess.Popen(
                 command, stdin=spec_fd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=self.workdir,
-                start_new_session=True, pass_fds=(info_w,) if info_w is not None else (),
-                preexec_fn=self.cgroup.enter if self.cgroup else None)
+                start_new_session=True, pass_fds=tuple(fd for fd in (info_w, seccomp_fd) if fd is not None),
+                preexec_fn=enter)
         except BaseException:
             if info_r is not None:
                 os.close(info_r)
             self.close()
             raise
         finally:
-            os.close(spec_fd)
-            if info_w is not None:
-                os.close(info_w)
+            for fd in (spec_fd, info_w, seccomp_fd):
+                if fd is not None:
+                    os.close(fd)
         self.info = info_r
         if self.watchdog and not isolated:
             self.watchdog.root = self.proc.pid

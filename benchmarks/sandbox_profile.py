@@ -1,0 +1,106 @@
+"""Where a sandboxed program's time goes: bare spawns of its parts, and the phases of one ``run_batch`` call.
+
+Run: PYTHONPATH=src python benchmarks/sandbox_profile.py [--reps 30]
+Every figure is a median over ``reps`` rounds, the rows measured interleaved so load on the machine hits all alike.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import time
+from collections import defaultdict
+
+from mixmerge.verifiers import sandbox, sandbox_bwrap, sandbox_limits
+from mixmerge.verifiers.sandbox_types import Limits
+
+CODE = "n = int(input())\nprint(sum(range(n + 1)))"
+
+
+def _spawn(argv: list[str]) -> None:
+    subprocess.run(argv, check=True, env=sandbox_bwrap.ENV, stdin=subprocess.DEVNULL)
+
+
+def spawn_rows() -> dict:
+    """Whole-process costs: each adds one piece to the one before."""
+    py = sandbox_bwrap.PYTHON
+    argv = sandbox_bwrap.bwrap_argv(Limits(), None)
+    bwrap_only = argv[:argv.index("--") + 1]
+    at = bwrap_only.index("--unshare-all")
+    no_net = [*bwrap_only[:at], "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
+              *bwrap_only[at + 1:]]
+    return {
+        "bare `python -I -S -c pass`": lambda: _spawn([py, "-I", "-S", "-c", "pass"]),
+        "bwrap (all namespaces) + /bin/true": lambda: _spawn([*bwrap_only, "/bin/true"]),
+        "  same without a net namespace (info)": lambda: _spawn([*no_net, "/bin/true"]),
+        "bwrap + `python -I -S -c pass`": lambda: _spawn([*bwrap_only, py, "-I", "-S", "-c", "pass"]),
+        "unsafe_local run_batch (runner, no bwrap)": lambda: sandbox_bwrap.run_batch(CODE, ["3"], Limits(),
+                                                                                     isolated=False),
+        "run_batch, 1 test (everything)": lambda: sandbox_bwrap.run_batch(CODE, ["3"], Limits()),
+        "run_tests, 1 test (everything)": lambda: sandbox.run_tests(CODE, [{"stdin": "3", "stdout": "6"}]),
+    }
+
+
+class Phases:
+    """Wraps the launcher's steps with timers; ``totals`` holds seconds per step for the current call."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = defaultdict(float)
+
+    def wrap(self, owner, name: str, label: str) -> None:
+        inner = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.totals[label] += time.perf_counter() - t0
+
+        setattr(owner, name, timed)
+
+
+def phase_rows(reps: int) -> dict[str, list[float]]:
+    phases = Phases()
+    phases.wrap(sandbox_limits, "make_cgroup", "cgroup: make")
+    phases.wrap(sandbox_limits.Cgroup, "close", "cgroup: kill + remove")
+    phases.wrap(sandbox_bwrap.subprocess, "Popen", "spawn bwrap (Popen returns)")
+    phases.wrap(sandbox_bwrap, "_collect", "until the result frame is read")
+    phases.wrap(sandbox_bwrap._Launch, "stop", "stop: kill + wait for bwrap")
+    samples: dict[str, list[float]] = defaultdict(list)
+    for _ in range(reps):
+        phases.totals.clear()
+        t0 = time.perf_counter()
+        sandbox_bwrap.run_batch(CODE, ["3"], Limits())
+        whole = time.perf_counter() - t0
+        for label, seconds in phases.totals.items():
+            samples[label].append(seconds)
+        samples["other (bookkeeping)"].append(whole - sum(phases.totals.values()))
+        samples["run_batch total"].append(whole)
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, default=30)
+    reps = parser.parse_args().reps
+    print(f"sandbox: {sandbox.isolation()}")
+    rows = spawn_rows()
+    for fn in rows.values():
+        fn()  # warm caches
+    samples = defaultdict(list)
+    for _ in range(reps):
+        for label, fn in rows.items():
+            t0 = time.perf_counter()
+            fn()
+            samples[label].append(time.perf_counter() - t0)
+    print(f"\nwhole-process costs (median of {reps}, interleaved)")
+    for label, values in samples.items():
+        print(f"  {label:45s} {statistics.median(values) * 1e3:7.1f} ms")
+    print(f"\nphases of run_batch, 1 test (median of {reps}; each phase's median, so they need not add up)")
+    for label, values in phase_rows(reps).items():
+        print(f"  {label:45s} {statistics.median(values) * 1e3:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
