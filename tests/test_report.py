@@ -165,3 +165,26 @@ def test_a_partial_grid_still_reports(tmp_path):
     best = comps[comps["family"] == "merge_vs_best_expert"]
     assert best["benchmark"].tolist() == ["math", "code", "Avg."] and best["b"].tolist()[1] == "rl-math"
     assert (tmp_path / "report/report.html").stat().st_size > 10_000
+
+
+def test_main_figure_rows_align_when_a_model_lacks_a_benchmark():
+    """A pairwise merge has no science cell: every panel still labels and places every model's row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mixmerge.report.figures import _hbars
+
+    def cell(model, bench, value):
+        return {"model": model, "benchmark": bench, "strict": value, "strict_lo": value - 0.1,
+                "strict_hi": value + 0.1, "lenient": value, "n": 10}
+
+    models = ["sft", "merge-ties-math_code", "rl-math"]
+    cells = pd.DataFrame([cell("sft", "science", 0.3), cell("rl-math", "science", 0.6)])
+    fig, ax = plt.subplots()
+    _hbars(ax, cells, models, "science")
+    assert [t.get_text() for t in ax.get_yticklabels()] == models
+    bar_rows = sorted(round(p.get_y() + p.get_height() / 2) for p in ax.patches)
+    assert bar_rows == [0, 2]   # rl-math on its own row, the pairwise merge's row left empty
+    plt.close(fig)

@@ -41,17 +41,18 @@ def _save(fig, out: Path) -> None:
 
 
 def _hbars(ax, cells: pd.DataFrame, models: list[str], title: str) -> None:
-    """Strict avg@k bars with 95% CI whiskers, lenient as open diamonds, one row per model."""
+    """Strict avg@k bars with 95% CI whiskers, lenient as open diamonds, one row per model of ``models`` (a model
+    without this benchmark, such as a pairwise merge, keeps its row empty, so panels sharing the axis align)."""
     table = cells.set_index("model")
     shown = [m for m in models if m in table.index]
-    y = np.arange(len(shown))
+    y = np.array([models.index(m) for m in shown])
     strict = np.array([100 * table.loc[m, "strict"] for m in shown])
     err = np.array([[100 * (table.loc[m, "strict"] - table.loc[m, "strict_lo"]) for m in shown],
                     [100 * (table.loc[m, "strict_hi"] - table.loc[m, "strict"]) for m in shown]])
     ax.barh(y, strict, xerr=err, color=[color_of(m) for m in shown], alpha=0.85, capsize=2, label="strict (reward)")
     ax.scatter([100 * table.loc[m, "lenient"] for m in shown], y, marker="D", facecolors="none",
                edgecolors="black", s=18, zorder=3, label="lenient (answer, any format)")
-    ax.set_yticks(y, shown, fontsize=7)
+    ax.set_yticks(np.arange(len(models)), models, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
     ax.set_xlabel("avg@k (%)")
