@@ -17,8 +17,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-DEFAULTS = {"backend": "local", "gpus_per_teacher": 1, "port_base": None, "start_timeout_s": 1800, "serve_command": ["vllm", "serve"],
-            "serve_args": []}
+DEFAULTS = {"backend": "local", "gpus_per_teacher": 1, "port_base": None, "start_timeout_s": 1800,
+            "serve_command": ["vllm", "serve"], "serve_args": []}
 URLS_ENV = "MIXMERGE_TEACHER_URLS"  # JSON {domain: base URL}, for the stage the servers were started for
 STOP_GRACE_S = 30.0
 LOG_TAIL_LINES = 20
