@@ -3,6 +3,7 @@ live descendants (with this process as child subreaper, so orphans come back to 
 this process's mount table, and files in the directories it could reach."""
 import ctypes
 import os
+import time
 from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -39,8 +40,18 @@ def descendants(root: int | None = None) -> set[int]:
     return out
 
 
-def new_survivors(before: set[int]) -> list[int]:
-    """Live processes below this one that were not there before; new zombies (dead orphans) are reaped."""
+def new_survivors(before: set[int], grace_s: float = 2.0) -> list[int]:
+    """Live processes below this one that were not there before, still alive after ``grace_s`` (a killed sandbox's
+    processes take a moment to exit); new zombies (dead orphans) are reaped."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        alive = _live_new(before)
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _live_new(before: set[int]) -> list[int]:
     alive = []
     for pid in sorted(descendants() - before):
         state = _state(pid)

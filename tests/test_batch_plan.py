@@ -28,7 +28,7 @@ def test_paper_grid_as_shipped_fits_its_token_budgets():
     grpo = next(line for line in lines if line.startswith("grpo: GRPOConfig ok"))
     opd = next(line for line in lines if line.startswith("opd: DistillationConfig ok"))
     assert plan_numbers(grpo) == (1, 256, 2048 + 32768, 35200)   # 8 x 1 x 256 = 2048 completions per step
-    assert plan_numbers(opd) == (1, 128, 2048 + 16384, 18432)    # 8 x 1 x 128 = 1024 responses per step
+    assert plan_numbers(opd) == (1, 256, 2048 + 16384, 18432)    # 4 training GPUs (4 serve teachers) x 1 x 256 = 1024
     assert "sleep mode on" in grpo and "sleep mode on" in opd
     assert any(line.startswith("grpo eval: every 20 steps") for line in lines)
 
