@@ -8,6 +8,8 @@ from mixmerge.data.rows import read_rows, write_rows
 from mixmerge.verifiers.scoring import score_many
 
 DOMAINS = domain_names()
+# Single-turn domains gate on the study's </think>; a multi-turn domain's sample is a transcript, with no gate.
+GATED = [name for name in DOMAINS if get_domain(name).environment is None]
 HOSTILE = ["", "</think>", "<think>" * 50, "</think>\n" + "x" * 100_000, "\x00\x01\ufffd",
            "</think>" + "\\boxed{" * 5000, "</think>```python\n" + "(" * 50_000 + "\n```",
            "</think>Answer: " + "A " * 20_000, "</think>" + "\U0001F600" * 30_000]
@@ -34,7 +36,7 @@ def test_reference_scores_one_and_flawed_scores_zero_even_leniently(name):
         assert flawed == [0.0] * len(rows)
 
 
-@pytest.mark.parametrize("name", DOMAINS)
+@pytest.mark.parametrize("name", GATED)
 def test_think_gate(name):
     row = get_domain(name).generate(1, 2, "eval")[0]
     answer_only = row["solution"].split("</think>", 1)[1]

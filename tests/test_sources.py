@@ -48,7 +48,7 @@ def test_blend_maps_subsets_rewrites_and_filters(tmp_path, word_tokenizer):
     assert blend["drops"] == {"answer_letter_outside_A-H": 1, "gold_fails_math_check": 1,
                               "unsupported_instruction_id": 1,
                               "subset_dropped:nano_v3_sft_profiled_structured_outputs": 1,
-                              "subset_dropped:nano_v3_sft_profiled_workbench": 1}
+                              "domain_not_selected:agent": 1}
     assert blend["duplicates_dropped"] == 1
     assert blend["unsupported_instruction_ids"] == {"detectable_content:rephrase_paragraph": 1}
     where = f"{FIX / 'nemotron_blend.jsonl'}:nano_v3_sft_profiled_dapo17k:7:line13"
@@ -220,3 +220,15 @@ def test_hub_source_reads_every_listed_split(tmp_path):
     assert [(where, len(ds)) for where, ds in table.parts] == [(f"{repo}[train]", 2), (f"{repo}[test]", 1)]
     single = load_table({"hub_id": str(repo), "split": "test"}, cache_dir=cache)
     assert [(where, len(ds)) for where, ds in single.parts] == [(str(repo), 1)]
+
+
+def test_blend_workplace_rows_become_agent_rows_whose_scoring_asks_for_their_environment(tmp_path, word_tokenizer):
+    from mixmerge.domains import get_domain
+    from mixmerge.verifiers.errors import ScoringError
+
+    prepare_blend(blend_spec(), [*DOMAINS, "agent"], word_tokenizer, tmp_path)
+    [row] = read_rows(tmp_path / "agent" / "train.parquet")
+    assert row["id"] == "agent-workbench-0" and row["prompt"][-1]["content"] == "Email Ana the agenda."
+    assert row["verifier"] == {"ground_truth": [{"name": "email_send_email", "arguments": {}}]}
+    with pytest.raises(ScoringError, match="27-tool environment"):
+        get_domain("agent").score("[]", row["verifier"])

@@ -9,6 +9,7 @@ from mixmerge.verifiers.errors import VerifierError
 from mixmerge.verifiers.scoring import score_many
 
 GOOD = "<think>\nok\n</think>\n"
+EMPTY_STATE = {"tasks": {}, "emails": [], "balances": {}}
 MALFORMED = {
     "math": [({}, "answer"), ({"answer": ""}, "answer"), ({"answer": None}, "answer"), ({"answer": []}, "answer"),
              ("42", "<verifier>")],
@@ -21,6 +22,10 @@ MALFORMED = {
     "instruct": [({}, "instruction_id_list"), ({"instruction_id_list": ["punctuation:no_comma"]}, "kwargs"),
                  ({"instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}, {}]}, "kwargs"),
                  ({"instruction_id_list": ["no:such_checker"], "kwargs": [{}]}, "instruction_id_list")],
+    "agent": [({}, "initial_state"), ("42", "<verifier>"), ({"initial_state": EMPTY_STATE}, "expected_state"),
+              ({"initial_state": {"tasks": []}, "expected_state": EMPTY_STATE}, "initial_state"),
+              ({"initial_state": EMPTY_STATE, "expected_state": {**EMPTY_STATE, "balances": {"Ana": "5"}}},
+               "expected_state")],
 }
 
 

@@ -33,8 +33,16 @@ def read_samples(records: str, rows: str, max_items: int | None, seed: int) -> l
     if max_items and len(items) > max_items:
         keep = np.random.default_rng(seed).choice(len(items), size=max_items, replace=False)
         items = [items[i] for i in sorted(keep)]
-    return [(str(it["id"]), prompts[str(it["id"])], s["text"], s.get("finish_reason") == "stop")
-            for it in items for s in it["samples"]]
+    return [(str(it["id"]), prompts[str(it["id"])], transcript_or_text(it["domain"], s["text"]),
+             s.get("finish_reason") == "stop") for it in items for s in it["samples"]]
+
+
+def transcript_or_text(domain: str, text: str):
+    """A multi-turn domain's sample is its transcript (a list of messages, scored as the chat template writes it,
+    tool answers included); any other sample is its text."""
+    from mixmerge.domains import get_domain
+
+    return json.loads(text) if get_domain(domain).environment is not None else text
 
 
 class Scorer:
@@ -58,6 +66,10 @@ class Scorer:
             if item not in heads:
                 head = self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
                 heads[item] = self.tokenizer(head, add_special_tokens=False)["input_ids"]
+            if isinstance(text, list):  # a transcript: its turns after the prompt, final end of turn included
+                head = self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+                text = self.tokenizer.apply_chat_template(prompt + text, tokenize=False)[len(head):]
+                stopped = False
             answer = self.tokenizer(text, add_special_tokens=False)["input_ids"]
             if stopped:
                 answer = answer + [self.tokenizer.eos_token_id]

@@ -24,9 +24,20 @@ def prepare_tiny(domain: str, train_n: int, eval_n: int, seed: int, out_dir: str
     return card
 
 
+def reference_messages(domain: str, target: str) -> list[dict]:
+    """A tiny row's reference answer as chat messages: one assistant message, or, for a multi-turn domain, the
+    transcript its ``solution`` holds as JSON (assistant turns with their tool calls, tool answers, the final
+    answer)."""
+    if get_domain(domain).environment is None:
+        return [{"role": "assistant", "content": target}]
+    return json.loads(target)
+
+
 def tokenizer_texts(domains: list[str], per_domain: int, seed: int) -> list[str]:
     texts = []
     for domain in domains:
         for row in get_domain(domain).generate(per_domain, seed, "train"):
-            texts += [m["content"] for m in row["prompt"]] + [row["solution"], row["flawed_solution"]]
+            texts += [m["content"] for m in row["prompt"]]
+            for target in (row["solution"], row["flawed_solution"]):
+                texts += [m["content"] for m in reference_messages(domain, target)]
     return texts

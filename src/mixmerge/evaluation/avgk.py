@@ -10,6 +10,7 @@ from mixmerge import atomic
 from mixmerge.data.rows import read_rows
 from mixmerge.domains import get_domain
 from mixmerge.evaluation import judge
+from mixmerge.evaluation.episodes import generate_rows
 from mixmerge.verifiers.scoring import check_ready, score_many
 
 
@@ -96,7 +97,7 @@ def score_groups(rows: list[dict], samples: list, k: int, reward: dict, judge_cf
     for i, (row, group) in enumerate(zip(rows, samples)):
         scored = [
             {"text": s.text, "score": strict[i * k + j], "lenient": lenient[i * k + j],
-             "finish_reason": s.finish_reason, "num_tokens": s.num_tokens,
+             "finish_reason": s.finish_reason, "num_tokens": s.num_tokens, **(s.extra or {}),
              **({judge.KEY: judged[i * k + j]} if i * k + j in judged else {})}
             for j, s in enumerate(group)
         ]
@@ -136,7 +137,7 @@ def generate_cell(backend, node: str, cell: dict) -> tuple[list[dict], list, flo
     rows = read_rows(cell["data"])
     progress = lambda done, total: print(f"[{node}/{name}] generated {done}/{total} prompts",  # noqa: E731
                                          file=sys.stderr, flush=True)
-    samples = backend.generate([r["prompt"] for r in rows], bench["k"], bench, progress=progress)
+    samples = generate_rows(backend, rows, bench["k"], bench, cell["reward"], progress=progress)
     return rows, samples, time.time() - started
 
 

@@ -12,6 +12,7 @@ import sys
 from mixmerge import atomic
 from mixmerge.data.rows import read_rows
 from mixmerge.evaluation.avgk import score_groups, summarise
+from mixmerge.evaluation.episodes import generate_rows
 from mixmerge.verifiers.scoring import check_ready
 
 
@@ -43,7 +44,7 @@ def headroom(backend, train_files: dict[str, str], settings: dict, reward: dict,
     rows = {domain: distinct_rows(path, settings["items"]) for domain, path in sorted(train_files.items())}
     check_ready(set(rows), reward)
     flat = [row for domain_rows in rows.values() for row in domain_rows]
-    samples = backend.generate([r["prompt"] for r in flat], k, settings)
+    samples = generate_rows(backend, flat, k, settings, reward)
     items = score_groups(flat, samples, k, reward)
     result = {"settings": settings, "domains": {}}
     for domain in rows:

@@ -9,3 +9,4 @@ class Sample:
     text: str
     finish_reason: str  # "stop" (end token emitted) or "length" (hit max_new_tokens)
     num_tokens: int
+    extra: dict | None = None  # fields kept in the sample's record (a multi-turn episode's turn and call counts)

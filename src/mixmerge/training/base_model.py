@@ -8,13 +8,33 @@ from pathlib import Path
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
 THINK_TOKENS = ["<think>", "</think>"]
 
-# ChatML with Qwen3-style thinking: the model writes "<think>...</think>" itself after "assistant\n".
+# ChatML with Qwen3-style thinking: the model writes "<think>...</think>" itself after "assistant\n". An assistant
+# message's tool calls follow its content as ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``; a tool
+# message is a turn of role "tool". The tool list is not rendered: the agent domain's prompt names its tools.
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + (message['content'] or '') }}"
+    "{% for call in message.get('tool_calls') or [] %}"
+    "{% set arguments = call['function']['arguments'] %}"
+    "{{ '<tool_call>{\"name\": ' + (call['function']['name'] | tojson) + ', \"arguments\": ' }}"
+    "{{ (arguments if arguments is string else arguments | tojson) + '}</tool_call>' }}"
+    "{% endfor %}"
+    "{{ '<|im_end|>' + '\n' }}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+
+# How TRL's tool loop parses a tiny model's turn (transformers' response-template format): reasoning, calls, text.
+RESPONSE_TEMPLATE = {
+    "defaults": {"role": "assistant"},
+    "start_anchor": "<|im_start|>assistant\n",
+    "fields": {
+        "reasoning_content": {"open": "<think>", "close_pattern": r"</think>\s*", "content": "text"},
+        "tool_calls": {"open": "<tool_call>", "close_pattern": r"</tool_call>\s*", "repeats": True, "content": "json",
+                       "transform": {"type": "function", "function": "{content}"}},
+        "content": {"close_pattern": r"<\|im_end\|>\s*", "content": "text"},
+    },
+}
 
 
 def train_tokenizer(texts: list[str], vocab_size: int, out_dir: str | Path):

@@ -7,6 +7,9 @@ import random
 import time
 from functools import partial
 
+from mixmerge.domains import get_domain
+from mixmerge.domains.agent import max_turns
+from mixmerge.training import base_model
 from mixmerge.training.attempts import AttemptLog
 from mixmerge.training.distributed import world_size
 from mixmerge.data.rows import read_rows
@@ -54,14 +57,46 @@ def make_reward_fn(name: str, settings: dict, decode=None):
 
 
 def rl_dataset_rows(train_files: dict[str, str], seed: int) -> list[dict]:
-    """The natural union of the domains' training rows, shuffled (the study's mixture: no re-weighting)."""
+    """The natural union of the domains' training rows, shuffled (the study's mixture: no re-weighting). With a
+    multi-turn domain among them, each row names its TRL environment (``NO_TOOLS`` for single-turn rows)."""
+    tool_domains = environment_domains(train_files)
     rows = []
     for domain, path in sorted(train_files.items()):
         for row in read_rows(path):
             rows.append({"prompt": row["prompt"], "domain": row["domain"], "verifier": json.dumps(row["verifier"]),
-                         "id": row["id"]})
+                         "id": row["id"],
+                         **({"environment": domain if domain in tool_domains else NO_TOOLS} if tool_domains else {})})
     random.Random(seed).shuffle(rows)
     return rows
+
+
+NO_TOOLS = "single_turn"
+
+
+class SingleTurn:
+    """The environment of a single-turn row in a run with tool environments: no tools, no reward of its own."""
+
+    def reset(self, **row) -> None:
+        return None
+
+
+def environment_domains(train_files) -> list[str]:
+    return [d for d in sorted(train_files) if get_domain(d).environment is not None]
+
+
+def tool_setup(train_files: dict[str, str], reward: dict, tokenizer) -> dict:
+    """GRPOTrainer arguments for the run's multi-turn domains: ``environment_factory`` (one per domain, plus
+    ``SingleTurn`` for the other rows); TRL's tool loop then runs their episodes, and each environment's
+    ``get_reward`` scores them. A tiny model's tokenizer gets the response template TRL parses tool calls with."""
+    tool_domains = environment_domains(train_files)
+    if not tool_domains:
+        return {}
+    factories = {d: get_domain(d).environment(reward) for d in tool_domains}
+    if len(tool_domains) < len(train_files):
+        factories[NO_TOOLS] = SingleTurn
+    if getattr(tokenizer, "response_template", None) is None and tokenizer.chat_template == base_model.CHAT_TEMPLATE:
+        tokenizer.response_template = base_model.RESPONSE_TEMPLATE
+    return {"environment_factory": factories}
 
 
 def train_grpo(node: str, model_dir: str, train_files: dict[str, str], cfg: dict, reward: dict, steps: int,
@@ -89,15 +124,19 @@ def train_grpo(node: str, model_dir: str, train_files: dict[str, str], cfg: dict
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="bfloat16" if cfg["trl"].get("bf16") else "float32")
     dataset = Dataset.from_list(rl_dataset_rows(train_files, seed))
     decode = partial(tokenizer.decode, skip_special_tokens=True)
+    tools = tool_setup(train_files, reward, tokenizer)
     trainer = Trainer(
         model=model,
-        reward_funcs=[make_reward_fn(d, reward, decode) for d in sorted(train_files)],
+        reward_funcs=[make_reward_fn(d, reward, decode) for d in sorted(train_files)
+                      if d not in environment_domains(train_files)],
         args=grpo_args(cfg, steps=steps, seed=seed, checkpoint_dir=checkpoint_dir, world=world_size(),
-                       tensorboard_dir=tensorboard_dir, evaluate=bool(eval_files)),
+                       tensorboard_dir=tensorboard_dir, evaluate=bool(eval_files),
+                       max_turns=max_turns(reward) if tools else None),
         train_dataset=dataset,
         eval_dataset=Dataset.from_list(rl_dataset_rows(eval_files, seed)) if eval_files else None,
         processing_class=tokenizer,
         callbacks=[attempts.callback()],
+        **tools,
     )
     attempts.mark("load")
     train(trainer, resume, checkpoint_dir)

@@ -7,6 +7,7 @@ import random
 import time
 
 from mixmerge.data.rows import read_rows
+from mixmerge.data.tiny import reference_messages
 from mixmerge.training.attempts import AttemptLog
 from mixmerge.training.save_resume import resume_point, save_final, set_threads, train
 from mixmerge.training.trainer_args import sft_args
@@ -24,7 +25,7 @@ def sft_examples(train_files: dict[str, str], per_domain: int, flawed_fraction: 
             if "solution" not in row:
                 raise ValueError(f"{path}: row {row['id']!r} has no 'solution' for SFT")
             target = row["flawed_solution"] if rng.random() < flawed_fraction else row["solution"]
-            examples.append({"prompt": row["prompt"], "completion": [{"role": "assistant", "content": target}]})
+            examples.append({"prompt": row["prompt"], "completion": reference_messages(domain, target)})
     rng.shuffle(examples)
     return examples
 

@@ -138,9 +138,11 @@ def eval_benchmarks(cfg: dict, benchmarks: dict, domains: list[str]) -> list[str
 
 
 def grpo_args(cfg: dict, *, steps: int, seed: int, checkpoint_dir: str, world: int,
-              tensorboard_dir: str | None = None, evaluate: bool = False):
+              tensorboard_dir: str | None = None, evaluate: bool = False, max_turns: int | None = None):
     """GRPOConfig from the ``grpo`` block for a run of ``steps`` optimiser steps over ``world`` processes;
-    ``evaluate``: the run has validation rows, so ``grpo.eval`` (when set) turns TRL's eval on."""
+    ``evaluate``: the run has validation rows, so ``grpo.eval`` (when set) turns TRL's eval on. ``max_turns``
+    (runs with tool environments, ``reward.agent_max_turns``): TRL's tool loop runs up to that many tool rounds, so
+    a call past the environment's budget of ``max_turns - 1`` reaches it and ends the episode with reward 0."""
     check_fields("grpo", cfg["trl"])
     trl_block = cfg["trl"]
     if trl_block.get("use_vllm") and trl_block.get("vllm_mode", "colocate") == "colocate":
@@ -153,7 +155,8 @@ def grpo_args(cfg: dict, *, steps: int, seed: int, checkpoint_dir: str, world: i
         **trl_block, output_dir=checkpoint_dir, max_steps=steps, seed=seed, data_seed=seed,
         report_to=report_to(tensorboard_dir),
         remove_unused_columns=False, per_device_train_batch_size=plan["per_device_train_batch_size"],
-        gradient_accumulation_steps=plan["gradient_accumulation_steps"], **(eval_fields(cfg, plan) if evaluate else {}))
+        gradient_accumulation_steps=plan["gradient_accumulation_steps"], **(eval_fields(cfg, plan) if evaluate else {}),
+        **({"max_tool_calling_iterations": max_turns} if max_turns else {}))
 
 
 def opd_args(cfg: dict, *, seed: int, checkpoint_dir: str, world: int, tensorboard_dir: str | None = None):

@@ -19,8 +19,8 @@ from mixmerge.domains import get_domain, registry
 
 HUB_ID = "nvidia/Nemotron-3-Nano-RL-Training-Blend"
 DROP = "drop"
-# Subsets the study does not use (structured outputs; the agent subset until a domain takes it).
-DROPPED_SUBSETS = ("nano_v3_sft_profiled_structured_outputs", "nano_v3_sft_profiled_workbench")
+# Subsets the study does not use (the workplace-assistant subset belongs to the agent domain).
+DROPPED_SUBSETS = ("nano_v3_sft_profiled_structured_outputs",)
 
 
 def default_subsets() -> dict[str, str]:
