@@ -75,8 +75,8 @@ def test_reward_is_one_exactly_when_the_end_state_matches():
         assert AGENT.score(row["flawed_solution"], row["verifier"]) == 0.0
     extra = {"initial_state": empty_state(), "expected_state": {**empty_state(), "balances": {"Ana": 5}}}
     assert AGENT.score(transcript(call("set_balance", name="Ana", amount=5), "Done."), extra) == 1.0
-    assert AGENT.score(transcript(call("set_balance", name="Ana", amount=5) + call("send_email", to="Ana", subject="hi"),
-                                  "Done."), extra) == 0.0   # one change too many
+    both = call("set_balance", name="Ana", amount=5) + call("send_email", to="Ana", subject="hi")
+    assert AGENT.score(transcript(both, "Done."), extra) == 0.0   # one change too many
     assert AGENT.score(transcript("Done."), extra) == 0.0     # nothing done
     for junk in ["", "not json", "{}", "[1, 2]", json.dumps([{"role": "assistant", "content": 5}])]:
         assert AGENT.score(junk, extra) == 0.0
@@ -192,3 +192,17 @@ def test_no_think_gate_for_the_agent_as_in_the_study():
     turns = json.loads(row["solution"])
     turns[0]["content"] = turns[0]["content"].split("</think>", 1)[1]
     assert AGENT.score(json.dumps(turns), row["verifier"]) == 1.0 == AGENT.score(row["solution"], row["verifier"])
+
+
+def test_sft_trains_on_the_whole_reference_transcript():
+    from mixmerge.data.rows import write_rows
+    from mixmerge.training.sft import sft_examples
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_rows(AGENT.generate(20, 0, "train"), Path(tmp) / "agent.parquet")
+        examples = sft_examples({"agent": str(Path(tmp) / "agent.parquet")}, 20, 0.5, 0)
+    roles = {tuple(m["role"] for m in e["completion"]) for e in examples}
+    assert ("assistant", "tool", "assistant") in roles and ("assistant",) in roles   # reference, and the slip
+    assert all(e["prompt"][0]["role"] == "system" for e in examples)

@@ -202,3 +202,31 @@ def test_opd_matches_study():
     assert (trl["learning_rate"], trl["lr_scheduler_type"], trl["weight_decay"], trl["adam_beta1"],
             trl["adam_beta2"]) == (1e-6, "constant", 0.1, 0.9, 0.98)
     assert (trl["max_completion_length"], trl["temperature"], trl["top_p"], trl["top_k"]) == (16384, 1.0, 1.0, 0)
+
+
+def five_domain_config(root: Path) -> dict:
+    from mixmerge.config_checks import load_yaml
+    from snakemake.utils import update_config
+
+    config = load_yaml(root / "config/paper.yaml")
+    update_config(config, load_yaml(root / "config/paper-5domain.yaml"))
+    return config
+
+
+def test_paper_5domain_dag_lists_every_agent_node_and_cell(workflow_copy):
+    text, _ = dry_run(workflow_copy, "--configfile", "config/paper.yaml", "config/paper-5domain.yaml")
+    config = five_domain_config(workflow_copy)
+    assert config["domains"][-1] == "agent" and PAPER["domains"] == ["math", "code", "science", "instruct"]
+    cells = Grid.from_config(config).cells()
+    agent_cells = [(n, b) for n, b in cells if b == "agent_workplace"]
+    merges = [f"merge-{m}" for m in expand_merges(config["merges"]) if not config["merges"][m].get("experts")]
+    assert {n for n, _ in agent_cells} >= {"sft", "rl-agent", "rl-mixed", "opd", *merges}
+    for node, bench in cells:
+        assert f"results/eval/{node}/{bench}.json" in text
+    assert "results/models/rl-agent" in text and "results/data/bench/agent_workplace.parquet" in text
+    assert "--train math=results/data/math/train.parquet code=results/data/code/train.parquet " \
+           "science=results/data/science/train.parquet instruct=results/data/instruct/train.parquet " \
+           "agent=results/data/agent/train.parquet" in text   # rl-mixed and opd: all five domains
+    counts = job_counts(text)
+    assert counts["grpo"] == 5 and counts["bench_prep"] == 10 and counts["opd"] == 1
+    assert "rl-agent" in re.search(r"--teachers[^\n]*", text.split("rule opd:")[1]).group(0)

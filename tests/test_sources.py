@@ -232,3 +232,17 @@ def test_blend_workplace_rows_become_agent_rows_whose_scoring_asks_for_their_env
     assert row["verifier"] == {"ground_truth": [{"name": "email_send_email", "arguments": {}}]}
     with pytest.raises(ScoringError, match="27-tool environment"):
         get_domain("agent").score("[]", row["verifier"])
+
+
+def test_workplace_assistant_benchmark_rows_name_the_bad_row(tmp_path):
+    from mixmerge.data.sources import DataError
+
+    spec = {"loader": "workplace_assistant", "source": {"path": str(FIX / "workplace_assistant.jsonl")}}
+    with pytest.raises(DataError, match=r"ground_truth\[0\]\.arguments.*malformed JSON"):
+        load_benchmark("agent_workplace", spec)
+    rows, card = load_benchmark("agent_workplace", {**spec, "skip_bad_rows": True})
+    assert [r["id"] for r in rows] == ["agent_workplace-wa-0", "agent_workplace-wa-1"] and card["skipped_bad_rows"] == 1
+    assert rows[1]["verifier"]["ground_truth"] == [
+        {"name": "analytics_create_plot", "arguments": {"metric": "revenue"}},
+        {"name": "email_send_email", "arguments": {"recipient": "team@example.com"}}]
+    assert rows[0]["prompt"][0] == {"role": "system", "content": "You are a workplace assistant."}

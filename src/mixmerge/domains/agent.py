@@ -54,8 +54,9 @@ def balance_task(a: int, b: int, rng: random.Random) -> tuple[str, dict, list, l
 
 
 def board_task(rng: random.Random, split: str) -> tuple[str, dict, dict, list, list]:
-    """(prompt, initial, expected, solution, flawed): a task added, finished, or an email sent; the slip names the
-    wrong person. One (kind, person, title) in ten is held out for evaluation."""
+    """(prompt, initial, expected, solution, flawed): a task added, finished, or an email sent; the slip claims the
+    work done without calling the tool (what the study's agent prompt forbids). One (kind, person, title) in ten is
+    held out for evaluation."""
     while True:
         who, other = rng.sample(NAMES, 2)
         title = rng.choice(TITLES)
@@ -74,8 +75,7 @@ def board_task(rng: random.Random, split: str) -> tuple[str, dict, dict, list, l
         text, tool, args = f"Email {who} about {title}.", "send_email", ("to", "subject")
         expected = {**empty_state(), "emails": [[who, title]]}
     right = _transcript(kind, [_call(tool, **{args[0]: who, args[1]: title})])
-    flawed = _transcript(kind, [_call(tool, **{args[0]: other, args[1]: title})])
-    return text, initial, expected, right, flawed
+    return text, initial, expected, right, _transcript(kind, [])
 
 
 def generate(n: int, seed: int, split: str) -> list[dict]:

@@ -17,13 +17,15 @@ from mixmerge.domains.agent import max_turns
 from mixmerge.evaluation.sample import Sample
 
 
-def generate_rows(backend, rows: list[dict], k: int, sampling: dict, reward: dict, progress=None) -> list[list[Sample]]:
+def generate_rows(backend, rows: list[dict], k: int, sampling: dict, reward: dict,
+                  progress=None) -> list[list[Sample]]:
     """k samples per row, in row order."""
     multi = [i for i, r in enumerate(rows) if get_domain(r["domain"]).environment is not None]
     single = [i for i in range(len(rows)) if i not in set(multi)]
     out: list[list[Sample]] = [[] for _ in rows]
     if single:
-        for i, group in zip(single, backend.generate([rows[i]["prompt"] for i in single], k, sampling, progress=progress)):
+        groups = backend.generate([rows[i]["prompt"] for i in single], k, sampling, progress=progress)
+        for i, group in zip(single, groups):
             out[i] = group
     if multi:
         for i, group in zip(multi, run_episodes(backend, [rows[i] for i in multi], k, sampling, max_turns(reward))):

@@ -8,11 +8,11 @@ from pathlib import Path
 from mixmerge.data.rows import write_rows
 from mixmerge.data.sources import (DataError, convert, dedupe, drop_unverifiable_math, load_table,
                                    write_card)
-from mixmerge.data.sources import aime, gpqa, hle, ifeval, livecodebench, mmlu_redux
+from mixmerge.data.sources import aime, gpqa, hle, ifeval, livecodebench, mmlu_redux, workplace
 from mixmerge.data.sources.ids import unique_ids
 
 log = logging.getLogger(__name__)
-LOADERS = ("aime", "gpqa", "ifeval", "ifbench", "livecodebench", "mmlu_redux", "hle")
+LOADERS = ("aime", "gpqa", "ifeval", "ifbench", "livecodebench", "mmlu_redux", "hle", "workplace_assistant")
 
 
 def _loader(kind: str, unsupported: Counter):
@@ -28,6 +28,8 @@ def _loader(kind: str, unsupported: Counter):
         return mmlu_redux.COLUMNS, mmlu_redux.convert
     if kind == "hle":
         return hle.COLUMNS, hle.convert
+    if kind == "workplace_assistant":
+        return workplace.COLUMNS, workplace.convert
     raise DataError(f"unknown benchmark loader {kind!r}; known: {', '.join(LOADERS)}")
 
 
