@@ -23,12 +23,11 @@ from functools import cache
 from pathlib import Path
 
 from mixmerge.verifiers import sandbox_limits, sandbox_seccomp
-from mixmerge.verifiers.sandbox_protocol import Frames, memfd, runner_spec
+from mixmerge.verifiers.sandbox_protocol import BOOTSTRAP, Frames, memfd, runner_spec
 from mixmerge.verifiers.sandbox_types import Limits, RunResult
 
 log = logging.getLogger(__name__)
 PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
-RUNNER = (Path(__file__).parent / "sandbox_runner.py").read_text()
 PY_FLAGS = ("-I", "-S", "-B")  # isolated (no env vars, no user site), no site-packages, no .pyc writes
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
        "PYTHONIOENCODING": "utf-8"}
@@ -78,7 +77,7 @@ def bwrap_argv(limits: Limits, info_fd: int | None, seccomp_fd: int | None = Non
         argv += ["--info-fd", str(info_fd)]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
-    return argv + ["--", PYTHON, *PY_FLAGS, "-c", RUNNER]
+    return argv + ["--", PYTHON, *PY_FLAGS, "-c", BOOTSTRAP]
 
 
 @cache
@@ -110,7 +109,7 @@ class _Launch:
         self.workdir = None if isolated else tempfile.mkdtemp(prefix="mixmerge-unsafe-")
         info_r, info_w = os.pipe() if isolated and self.watchdog else (None, None)
         seccomp_fd = sandbox_seccomp.filter_fd() if isolated else None
-        command = bwrap_argv(limits, info_w, seccomp_fd) if isolated else [PYTHON, *PY_FLAGS, "-c", RUNNER]
+        command = bwrap_argv(limits, info_w, seccomp_fd) if isolated else [PYTHON, *PY_FLAGS, "-c", BOOTSTRAP]
         enter = None
         if self.cgroup and SH:  # a shell joins the cgroup and execs: cheaper than preexec_fn, which forces fork()
             command = [SH, "-c", ENTER_CGROUP, "sh", str(len(self.cgroup.procs_files)), *self.cgroup.procs_files,

@@ -1,8 +1,7 @@
-"""The program runner that executes inside the sandbox (run as ``python -I -S -B -c <this file>``, never imported).
-
-It reads a spec (``marshal``: code, argv, one stdin per test, limits) from its stdin, sets the rlimits every
-process inherits, then runs each test in a fresh forked child with its own stdin, pipes and CPU limit, and
-writes one frame per test to its stdout: ``R <status> <returncode> <len stdout> <len stderr> <seconds>\\n``
+"""The program runner that executes inside the sandbox: ``sandbox_protocol.BOOTSTRAP`` reads this file's code
+object and a spec (``marshal``: code, argv, one stdin per test, limits) from its stdin and calls ``main(spec)``.
+It sets the rlimits every process inherits, then runs each test in a fresh forked child with its own stdin, pipes
+and CPU limit, and writes one frame per test to its stdout: ``R <status> <returncode> <len stdout> <len stderr> <seconds>\\n``
 followed by the raw bytes. The expected outputs never enter the sandbox: the caller compares. In a pid namespace
 (``isolated``) it kills every other process in the sandbox after each test (``kill(-1)``), so no test leaves
 anything for the next. Only built-in and tiny modules are imported, so start-up stays close to a bare spawn.
@@ -158,18 +157,11 @@ def reap():
             break
 
 
-def main():
-    import marshal
-
-    spec = marshal.loads(sys.stdin.buffer.read())
+def main(spec):
     resource = set_common_limits(spec)
     result_fd = os.dup(1)
     for stdin in spec["stdins"]:
         frame = memoryview(run_one(spec, stdin, resource))
         while frame:
             frame = frame[os.write(result_fd, frame):]
-
-
-if __name__ == "__main__":
-    main()
     os._exit(0)  # skip interpreter finalisation: nothing is left to flush
