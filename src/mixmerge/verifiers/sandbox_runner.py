@@ -158,6 +158,10 @@ def reap():
 
 
 def main(spec):
+    if spec["gate_fd"] is not None:
+        if os.read(spec["gate_fd"], 1) != b"1":
+            os._exit(125)  # the caller could not put this sandbox in its cgroup: run nothing
+        os.close(spec["gate_fd"])
     resource = set_common_limits(spec)
     result_fd = os.dup(1)
     for stdin in spec["stdins"]:
