@@ -143,8 +143,8 @@ class _Launch:
         """Move the started sandbox into its cgroup, then let the runner start the program (it waits for this).
 
         The first move into a cgroup after a pause blocks the mover for an RCU grace period (12 ms here, more
-        than half a bare interpreter start); done here, it overlaps the sandbox's own start instead of preceding it. If the move fails the runner
-        reads end-of-file and runs nothing."""
+        than half a bare interpreter start); done here, it overlaps the sandbox's own start instead of preceding
+        it. If the move fails the runner reads end-of-file and runs nothing."""
         try:
             self.cgroup.adopt(self.proc.pid)
             os.write(gate_w, b"1")

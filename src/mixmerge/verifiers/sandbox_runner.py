@@ -1,8 +1,10 @@
 """The program runner that executes inside the sandbox: ``sandbox_protocol.BOOTSTRAP`` reads this file's code
 object and a spec (``marshal``: code, argv, one stdin per test, limits) from its stdin and calls ``main(spec)``.
-It sets the rlimits every process inherits, then runs each test in a fresh forked child with its own stdin, pipes
-and CPU limit, and writes one frame per test to its stdout: ``R <status> <returncode> <len stdout> <len stderr> <seconds>\\n``
-followed by the raw bytes. The expected outputs never enter the sandbox: the caller compares. In a pid namespace
+
+It waits at the spec's gate (if any) until the caller has put the sandbox in its cgroup, sets the rlimits every
+process inherits, then runs each test in a fresh forked child with its own stdin, pipes and CPU limit, and writes
+one frame per test to its stdout, ``R <status> <returncode> <len stdout> <len stderr> <seconds>\\n`` followed by
+the raw bytes. The expected outputs never enter the sandbox: the caller compares. In a pid namespace
 (``isolated``) it kills every other process in the sandbox after each test (``kill(-1)``), so no test leaves
 anything for the next. Only built-in and tiny modules are imported, so start-up stays close to a bare spawn.
 """
