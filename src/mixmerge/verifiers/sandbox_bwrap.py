@@ -33,6 +33,9 @@ ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"
        "PYTHONIOENCODING": "utf-8"}
 STDERR_CAP = 1 << 16
 STARTUP_S = 1.0  # allowance for starting the sandbox, on top of the tests' own wall limits
+EXIT_WAIT_S = 0.2  # once the runner is gone, how long bwrap may take to exit and say how
+# The signals that can end a test run in place (bwrap exits with 128 + the signal), as statuses.
+DEATHS = {signal.SIGALRM: "timeout", signal.SIGXCPU: "timeout", signal.SIGXFSZ: "output_limit"}
 SH = shutil.which("sh")
 # sh -c ENTER_CGROUP sh N FILE1..FILEN COMMAND...: write its pid to each cgroup.procs file, then exec COMMAND
 ENTER_CGROUP = ('n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n - 1)); done; '
@@ -106,6 +109,10 @@ class _Launch:
         self.limits, self.isolated, self.info = limits, isolated, None
         self.cgroup = sandbox_limits.make_cgroup(limits)
         self.watchdog = None if self.cgroup and isolated else sandbox_limits.Watchdog(limits)
+        # The last test's stdout and stderr where it runs in the runner's own process (sandbox_runner): only in a
+        # cgroup. Without one, a fork bomb as root meets no process limit (RLIMIT_NPROC spares root) and only
+        # the runner's own kill, from outside the test process, stops it at once.
+        self.in_place_fds = (os.memfd_create("stdout"), os.memfd_create("stderr")) if not self.watchdog else None
         self.workdir = None if isolated else tempfile.mkdtemp(prefix="mixmerge-unsafe-")
         info_r, info_w = os.pipe() if isolated and self.watchdog else (None, None)
         seccomp_fd = sandbox_seccomp.filter_fd() if isolated else None
@@ -117,11 +124,12 @@ class _Launch:
                        *command]
         elif self.cgroup and gate_w is None:
             enter = self.cgroup.enter
-        spec_fd = memfd(runner_spec(code, stdins, limits, argv, isolated, gate_r))
+        spec_fd = memfd(runner_spec(code, stdins, limits, argv, isolated, gate_r, self.in_place_fds))
+        pass_fds = [fd for fd in (info_w, seccomp_fd, gate_r, *(self.in_place_fds or ())) if fd is not None]
         try:
             self.proc = subprocess.Popen(
                 command, stdin=spec_fd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=self.workdir,
-                start_new_session=True, pass_fds=tuple(fd for fd in (info_w, seccomp_fd, gate_r) if fd is not None),
+                start_new_session=True, pass_fds=pass_fds,
                 preexec_fn=enter)
         except BaseException:
             for fd in (info_r, gate_w):
@@ -197,8 +205,27 @@ class _Launch:
         if self.info is not None:
             os.close(self.info)
             self.info = None
+        for fd in self.in_place_fds or ():
+            os.close(fd)
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+    def in_place_result(self, exit_status: int | None, wall_s: float) -> RunResult:
+        """The last test's result when the runner ran it in place: its memfds and how the sandbox exited."""
+        cap = self.limits.output_bytes
+        out, err = (os.pread(fd, cap + 1, 0) for fd in self.in_place_fds)
+        rc = exit_status if exit_status is None or exit_status <= 128 else 128 - exit_status  # -signal
+        if len(out) > cap or len(err) > cap:
+            status = "output_limit"
+        elif rc == 0:
+            status = "ok"
+        elif rc is None or rc < 0:
+            status = DEATHS.get(-rc if rc else None, "killed")
+        else:
+            status = "error"
+        return RunResult(status, rc, out[:cap].decode("utf-8", "replace"), err[:cap].decode("utf-8", "replace"),
+                         wall_s)
 
 
 def _kill(pid: int) -> None:
@@ -238,20 +265,35 @@ def run_batch(code: str, stdins: list[str], limits: Limits, argv=(), *, isolated
         return [RunResult("sandbox_error", None, "", str(exc), time.monotonic() - t0)]
     try:
         results, stderr, ended = _collect(launch, len(stdins), t0, on_result)
+        in_place = ended is None and launch.in_place_fds is not None and len(results) == len(stdins) - 1
+        exit_status = _exit_status(launch) if in_place else None
         launch.stop()
         if ended is None:  # the runner is gone: its last words (or bwrap's) may still be in the pipe
             stderr += launch.proc.stderr.read(STDERR_CAP)[: max(0, STDERR_CAP - len(stderr))]
+        text = stderr.decode("utf-8", "replace")
+        if ended is None and text.startswith("bwrap:"):  # the sandbox never started
+            ended = "sandbox_error"
+            log.error("sandbox failed: %s", text.strip()[:500])
+        elif in_place:
+            wall_s = time.monotonic() - t0 - sum(r.wall_s for r in results)
+            results.append(launch.in_place_result(exit_status, wall_s))
+            if on_result:
+                on_result(results[-1])
+        elif ended is None:  # the runner went away: the program killed it
+            ended = "killed"
     finally:
         launch.close()
     if ended == "stopped" or len(results) == len(stdins):
         return results
-    text = stderr.decode("utf-8", "replace")
-    if ended is None:  # the runner went away (the program killed it) or the sandbox never started
-        ended = "sandbox_error" if text.startswith("bwrap:") else "killed"
-        if ended == "sandbox_error":
-            log.error("sandbox failed: %s", text.strip()[:500])
     results.append(RunResult(ended, launch.proc.returncode, "", text, time.monotonic() - t0))
     return results
+
+
+def _exit_status(launch: _Launch) -> int | None:
+    try:
+        return launch.proc.wait(EXIT_WAIT_S)
+    except subprocess.TimeoutExpired:
+        return None  # still running (the program closed the runner's output): stop() kills it
 
 
 def _collect(launch: _Launch, n: int, t0: float, on_result):
@@ -265,6 +307,10 @@ def _collect(launch: _Launch, n: int, t0: float, on_result):
     sel.register(launch.proc.stderr, selectors.EVENT_READ, "err")
     if launch.info is not None:
         sel.register(launch.info, selectors.EVENT_READ, "info")
+    # A test run in place closes the runner's output at its start: then the end is the sandbox's exit.
+    exit_fd = os.pidfd_open(launch.proc.pid) if launch.in_place_fds else None
+    if exit_fd is not None:
+        sel.register(exit_fd, selectors.EVENT_READ, "exit")
     try:
         while len(results) < n:
             now = time.monotonic()
@@ -275,12 +321,13 @@ def _collect(launch: _Launch, n: int, t0: float, on_result):
                 return results, bytes(stderr), tripped
             if frames.broken:
                 return results, bytes(stderr), "error"
-            if not any(key.data == "out" for key in sel.get_map().values()):
+            if not {"out", "exit"} & {key.data for key in sel.get_map().values()}:
                 break
             for key, _ in sel.select(min(deadline - now, poll_s)):
-                if key.data == "info":
+                if key.data in ("info", "exit"):
                     sel.unregister(key.fileobj)
-                    launch.read_info()
+                    if key.data == "info":
+                        launch.read_info()
                     continue
                 chunk = os.read(key.fd, 65536)
                 if not chunk:
@@ -294,4 +341,6 @@ def _collect(launch: _Launch, n: int, t0: float, on_result):
                             return results, bytes(stderr), "stopped"
     finally:
         sel.close()
+        if exit_fd is not None:
+            os.close(exit_fd)
     return results, bytes(stderr), None

@@ -17,11 +17,14 @@ BOOTSTRAP = ("import marshal, sys\ncode, spec = marshal.loads(sys.stdin.buffer.r
              "exec(code, runner)\nrunner['main'](spec)")
 
 
-def runner_spec(code: str, stdins: list[str], limits: Limits, argv, isolated: bool, gate_fd: int | None) -> bytes:
+def runner_spec(code: str, stdins: list[str], limits: Limits, argv, isolated: bool, gate_fd: int | None,
+                in_place_fds: tuple[int, int] | None) -> bytes:
     """What the runner's stdin carries: its own code object and the spec (the same interpreter reads it).
-    ``gate_fd``: where the runner waits for a byte before it runs anything (None: it starts at once)."""
+    ``gate_fd``: where the runner waits for a byte before it runs anything (None: it starts at once).
+    ``in_place_fds``: the stdout and stderr memfds of the last test, which then runs in the runner's own process
+    and sends no frame (None: every test is forked and framed)."""
     return marshal.dumps((RUNNER_CODE, {"code": code, "argv": [str(a) for a in argv], "isolated": isolated,
-                                        "gate_fd": gate_fd,
+                                        "gate_fd": gate_fd, "in_place_fds": in_place_fds,
                           "stdins": [s.encode("utf-8", "replace") for s in stdins],
                           "cpu_s": float(limits.cpu_s), "wall_s": float(limits.wall_s),
                           "memory_mb": int(limits.memory_mb), "nproc": int(limits.nproc),

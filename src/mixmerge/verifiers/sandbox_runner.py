@@ -40,10 +40,16 @@ def exit_code(code):
 def child(spec, stdin_fd, out_w, err_w, resource):
     """The test process: a fresh ``__main__`` running the program; never returns."""
     os.setpgid(0, 0)
-    os.dup2(stdin_fd, 0)
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
-    os.closerange(3, spec["nofile"])
+    os._exit(execute(spec, stdin_fd, 3, resource))
+
+
+def execute(spec, stdin_fd, first_closed, resource):
+    """Run the program as ``__main__`` on ``stdin_fd`` and this process's fds 1 and 2, with every fd from
+    ``first_closed`` on closed; returns its exit status."""
+    os.dup2(stdin_fd, 0)
+    os.closerange(first_closed, spec["nofile"])
     cpu = max(1, int(spec["cpu_s"] + 0.999))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU first, SIGKILL if it is ignored
     sys.stdin = sys.__stdin__ = open(0, encoding="utf-8", errors="replace", closefd=False)
@@ -66,7 +72,30 @@ def child(spec, stdin_fd, out_w, err_w, resource):
             stream.flush()
         except BaseException:
             pass
-    os._exit(status)
+    return status
+
+
+def run_in_place(spec, stdin, resource):
+    """The last test, in this process: no later test needs protecting from it, and a forked test process costs a
+    fork, its copy-on-write faults and the hand-offs of reading its pipes. Its output goes to the caller's memfds;
+    the caller reads them and this process's exit status (bwrap passes it on) once the sandbox is gone. No frame:
+    the result fd is closed with the rest. SIGALRM ends it at ``wall_s``; the caller's deadline stands behind.
+    Never returns."""
+    import _signal  # the core of signal, which imports enum (milliseconds)
+
+    os.dup2(spec["in_place_fds"][0], 1)
+    os.dup2(spec["in_place_fds"][1], 2)
+    _signal.setitimer(_signal.ITIMER_REAL, spec["wall_s"])
+    os._exit(execute(spec, stdin_memfd(stdin), 3, resource))
+
+
+def stdin_memfd(stdin):
+    fd = os.memfd_create("stdin")
+    view = memoryview(stdin)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, 0)
+    return fd
 
 
 def collect(pid, fds, spec, t0):
@@ -102,13 +131,10 @@ def collect(pid, fds, spec, t0):
 
 
 def run_one(spec, stdin, resource):
+    """One test in a forked process; returns its frame."""
     import time
 
-    stdin_fd = os.memfd_create("stdin")
-    view = memoryview(stdin)
-    while view:
-        view = view[os.write(stdin_fd, view):]
-    os.lseek(stdin_fd, 0, 0)
+    stdin_fd = stdin_memfd(stdin)
     (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
     t0 = time.monotonic()
     pid = os.fork()
@@ -124,8 +150,14 @@ def run_one(spec, stdin, resource):
     reap()
     for fd in (out_r, err_r):
         os.close(fd)
-    rc = os.waitstatus_to_exitcode(status[0])
     cpu = status[1].ru_utime + status[1].ru_stime
+    rc = os.waitstatus_to_exitcode(status[0])
+    return frame(spec, rc, cpu, tripped, bytes(bufs[out_r]), bytes(bufs[err_r]), t0)
+
+
+def frame(spec, rc, cpu, tripped, out, err, t0):
+    import time
+
     if tripped:
         verdict = tripped
     elif rc == 0:
@@ -134,9 +166,14 @@ def run_one(spec, stdin, resource):
         verdict = "timeout"
     else:
         verdict = "killed" if rc < 0 else "error"
-    out, err = bytes(bufs[out_r]), bytes(bufs[err_r])
     header = f"R {verdict} {rc} {len(out)} {len(err)} {time.monotonic() - t0:.4f}\n".encode()
     return header + out + err
+
+
+def send(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def kill_all(pid, isolated):
@@ -166,8 +203,10 @@ def main(spec):
         os.close(spec["gate_fd"])
     resource = set_common_limits(spec)
     result_fd = os.dup(1)
-    for stdin in spec["stdins"]:
-        frame = memoryview(run_one(spec, stdin, resource))
-        while frame:
-            frame = frame[os.write(result_fd, frame):]
+    stdins = spec["stdins"]
+    for i, stdin in enumerate(stdins):
+        if spec["in_place_fds"] and i == len(stdins) - 1:
+            run_in_place(spec, stdin, resource)
+        else:
+            send(result_fd, run_one(spec, stdin, resource))
     os._exit(0)  # skip interpreter finalisation: nothing is left to flush
