@@ -211,11 +211,11 @@ class _Launch:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-    def in_place_result(self, exit_status: int | None, wall_s: float) -> RunResult:
-        """The last test's result when the runner ran it in place: its memfds and how the sandbox exited."""
+    def in_place_result(self, rc: int | None, wall_s: float) -> RunResult:
+        """The last test's result where the runner ran it in place: the output from its memfds, and ``rc`` from its
+        frame or, if it died, from bwrap's exit status (None: unknown, it was killed from here)."""
         cap = self.limits.output_bytes
         out, err = (os.pread(fd, cap + 1, 0) for fd in self.in_place_fds)
-        rc = exit_status if exit_status is None or exit_status <= 128 else 128 - exit_status  # -signal
         if len(out) > cap or len(err) > cap:
             status = "output_limit"
         elif rc == 0:
@@ -274,9 +274,9 @@ def run_batch(code: str, stdins: list[str], limits: Limits, argv=(), *, isolated
         if ended is None and text.startswith("bwrap:"):  # the sandbox never started
             ended = "sandbox_error"
             log.error("sandbox failed: %s", text.strip()[:500])
-        elif in_place:
-            wall_s = time.monotonic() - t0 - sum(r.wall_s for r in results)
-            results.append(launch.in_place_result(exit_status, wall_s))
+        elif in_place:  # it died in the last test, which ran in place
+            rc = exit_status if exit_status is None or exit_status <= 128 else 128 - exit_status
+            results.append(launch.in_place_result(rc, time.monotonic() - t0 - sum(r.wall_s for r in results)))
             if on_result:
                 on_result(results[-1])
         elif ended is None:  # the runner went away: the program killed it
@@ -307,10 +307,6 @@ def _collect(launch: _Launch, n: int, t0: float, on_result):
     sel.register(launch.proc.stderr, selectors.EVENT_READ, "err")
     if launch.info is not None:
         sel.register(launch.info, selectors.EVENT_READ, "info")
-    # A test run in place closes the runner's output at its start: then the end is the sandbox's exit.
-    exit_fd = os.pidfd_open(launch.proc.pid) if launch.in_place_fds else None
-    if exit_fd is not None:
-        sel.register(exit_fd, selectors.EVENT_READ, "exit")
     try:
         while len(results) < n:
             now = time.monotonic()
@@ -321,13 +317,12 @@ def _collect(launch: _Launch, n: int, t0: float, on_result):
                 return results, bytes(stderr), tripped
             if frames.broken:
                 return results, bytes(stderr), "error"
-            if not {"out", "exit"} & {key.data for key in sel.get_map().values()}:
+            if not any(key.data == "out" for key in sel.get_map().values()):
                 break
             for key, _ in sel.select(min(deadline - now, poll_s)):
-                if key.data in ("info", "exit"):
+                if key.data == "info":
                     sel.unregister(key.fileobj)
-                    if key.data == "info":
-                        launch.read_info()
+                    launch.read_info()
                     continue
                 chunk = os.read(key.fd, 65536)
                 if not chunk:
@@ -336,11 +331,11 @@ def _collect(launch: _Launch, n: int, t0: float, on_result):
                     stderr += chunk[: max(0, STDERR_CAP - len(stderr))]
                 else:
                     for result in frames.feed(chunk):
+                        if launch.in_place_fds and len(results) == n - 1:
+                            result = launch.in_place_result(result.returncode, result.wall_s)
                         results.append(result)
                         if on_result and on_result(result) is False:
                             return results, bytes(stderr), "stopped"
     finally:
         sel.close()
-        if exit_fd is not None:
-            os.close(exit_fd)
     return results, bytes(stderr), None

@@ -75,18 +75,26 @@ def execute(spec, stdin_fd, first_closed, resource):
     return status
 
 
-def run_in_place(spec, stdin, resource):
+def run_in_place(spec, stdin, resource, result_fd):
     """The last test, in this process: no later test needs protecting from it, and a forked test process costs a
     fork, its copy-on-write faults and the hand-offs of reading its pipes. Its output goes to the caller's memfds;
-    the caller reads them and this process's exit status (bwrap passes it on) once the sandbox is gone. No frame:
-    the result fd is closed with the rest. SIGALRM ends it at ``wall_s``; the caller's deadline stands behind.
-    Never returns."""
+    its frame carries only the exit status (the caller reads the output from the memfds). If it dies instead
+    (SIGALRM at ``wall_s``, the CPU or memory limit) there is no frame: bwrap's exit status says how.
+    The program can reach the result fd, so it could send that frame early: no status it could not get by
+    exiting (the expected output never enters the sandbox). Never returns."""
     import _signal  # the core of signal, which imports enum (milliseconds)
+    import time
 
     os.dup2(spec["in_place_fds"][0], 1)
     os.dup2(spec["in_place_fds"][1], 2)
+    os.dup2(result_fd, 3)  # last: a memfd may have been fd 3
+    t0 = time.monotonic()
     _signal.setitimer(_signal.ITIMER_REAL, spec["wall_s"])
-    os._exit(execute(spec, stdin_memfd(stdin), 3, resource))
+    rc = execute(spec, stdin_memfd(stdin), 4, resource)
+    _signal.setitimer(_signal.ITIMER_REAL, 0)
+    kill_all(None, True)  # nothing the program started writes to the memfds after the frame
+    send(3, frame(spec, rc, 0.0, None, b"", b"", t0))
+    os._exit(0)
 
 
 def stdin_memfd(stdin):
@@ -206,7 +214,7 @@ def main(spec):
     stdins = spec["stdins"]
     for i, stdin in enumerate(stdins):
         if spec["in_place_fds"] and i == len(stdins) - 1:
-            run_in_place(spec, stdin, resource)
+            run_in_place(spec, stdin, resource, result_fd)
         else:
             send(result_fd, run_one(spec, stdin, resource))
     os._exit(0)  # skip interpreter finalisation: nothing is left to flush
