@@ -210,7 +210,6 @@ class _Launch:
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-
     def in_place_result(self, rc: int | None, wall_s: float) -> RunResult:
         """The last test's result where the runner ran it in place: the output from its memfds, and ``rc`` from its
         frame or, if it died, from bwrap's exit status (None: unknown, it was killed from here)."""

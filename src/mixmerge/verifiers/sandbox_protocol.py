@@ -22,7 +22,7 @@ def runner_spec(code: str, stdins: list[str], limits: Limits, argv, isolated: bo
     """What the runner's stdin carries: its own code object and the spec (the same interpreter reads it).
     ``gate_fd``: where the runner waits for a byte before it runs anything (None: it starts at once).
     ``in_place_fds``: the stdout and stderr memfds of the last test, which then runs in the runner's own process
-    and sends no frame (None: every test is forked and framed)."""
+    and whose frame carries only its exit status (None: every test is forked)."""
     return marshal.dumps((RUNNER_CODE, {"code": code, "argv": [str(a) for a in argv], "isolated": isolated,
                                         "gate_fd": gate_fd, "in_place_fds": in_place_fds,
                           "stdins": [s.encode("utf-8", "replace") for s in stdins],

@@ -6,7 +6,8 @@ process inherits, then runs each test in a fresh forked child with its own stdin
 one frame per test to its stdout, ``R <status> <returncode> <len stdout> <len stderr> <seconds>\\n`` followed by
 the raw bytes. The expected outputs never enter the sandbox: the caller compares. In a pid namespace
 (``isolated``) it kills every other process in the sandbox after each test (``kill(-1)``), so no test leaves
-anything for the next. Only built-in and tiny modules are imported, so start-up stays close to a bare spawn.
+anything for the next. Given ``in_place_fds`` (in a cgroup), the last test runs in this process instead
+(``run_in_place``). Only built-in and tiny modules are imported, so start-up stays close to a bare spawn.
 """
 import os
 import sys
