@@ -24,6 +24,8 @@ from mixmerge.verifiers.errors import ScoringError, VerifierError
 NAME = "agent"
 DEFAULT_MAX_TURNS = 6    # the study's agent loop: at most 6 model turns
 NAMES = ["Tom", "Ana", "Li", "Sam", "Mia", "Raj", "Eva", "Kai"]
+# Names and titles are quoted in the prompt as in a call's JSON, so the byte-level tokenizer splits them into the
+# same tokens in both places (unquoted, " Li" and "Li" are different tokens) and a call copies them token by token.
 TITLES = ["lamps", "maps", "drums", "kites", "boats", "books", "bikes", "tents"]
 FINAL = "Done."
 SYSTEM = {"role": "system", "content": TOOL_LIST}
@@ -48,7 +50,7 @@ def balance_task(a: int, b: int, rng: random.Random) -> tuple[str, dict, list, l
     steps, total = column_sum(a, b)
     slip, wrong = column_sum(a, b, keep_carry=False)
     expected = {**empty_state(), "balances": {who: total}}
-    text = f"{who} has {a} coins and gets {b} more. Set the balance of {who}."
+    text = f'"{who}" has {a} coins and gets {b} more. Set the balance of "{who}".'
     return (text, expected, _transcript(steps, [_call("set_balance", name=who, amount=total)]),
             _transcript(slip, [_call("set_balance", name=who, amount=wrong)]))
 
@@ -65,14 +67,14 @@ def board_task(rng: random.Random, split: str) -> tuple[str, dict, dict, list, l
             break
     initial = empty_state()
     if kind == "add":
-        text, tool, args = f"Add the task {title} for {who}.", "add_task", ("owner", "title")
+        text, tool, args = f'Add the task "{title}" for "{who}".', "add_task", ("owner", "title")
         expected = {**empty_state(), "tasks": {who: [title]}}
     elif kind == "finish":
-        text, tool, args = f"{who} has finished the task {title}.", "finish_task", ("owner", "title")
+        text, tool, args = f'"{who}" has finished the task "{title}".', "finish_task", ("owner", "title")
         initial = {**empty_state(), "tasks": {who: [title], other: [title]}}
         expected = {**empty_state(), "tasks": {other: [title]}}
     else:
-        text, tool, args = f"Email {who} about {title}.", "send_email", ("to", "subject")
+        text, tool, args = f'Email "{who}" about "{title}".', "send_email", ("to", "subject")
         expected = {**empty_state(), "emails": [[who, title]]}
     right = _transcript(kind, [_call(tool, **{args[0]: who, args[1]: title})])
     return text, initial, expected, right, _transcript(kind, [])
