@@ -28,42 +28,35 @@ def transcript(*turns: str) -> str:
 
 
 @pytest.mark.parametrize("tool, valid, changed, invalid", [
-    ("add_task", {"owner": "Ana", "title": "maps"}, {"tasks": {"Tom": ["kites"], "Ana": ["maps"]}},
-     [{"owner": "Ana", "title": "x; rm -rf /"}, {"owner": 3, "title": "maps"}, {"owner": "", "title": "maps"}]),
-    ("finish_task", {"owner": "Tom", "title": "kites"}, {"tasks": {}},
-     [{"owner": "Tom", "title": "maps"}, {"owner": "Ana", "title": "kites"}, {"owner": ["Tom"], "title": "kites"}]),
-    ("send_email", {"to": "Mia", "subject": "books"}, {"tasks": {"Tom": ["kites"]}, "emails": [["Mia", "books"]]},
-     [{"to": "Mia", "subject": "a" * 30}, {"to": None, "subject": "books"}]),
-    ("set_balance", {"name": "Raj", "amount": 85}, {"tasks": {"Tom": ["kites"]}, "balances": {"Raj": 85}},
-     [{"name": "Raj", "amount": "85"}, {"name": "Raj", "amount": -1}, {"name": "Raj", "amount": 10**6},
-      {"name": "Raj", "amount": True}, {"name": "Raj", "amount": 8.5}]),
+    ("add_task", {"title": "maps"}, {"tasks": ["kites", "maps"]},
+     [{"title": "x; rm -rf /"}, {"title": 3}, {"title": ""}, {"title": "a" * 30}]),
+    ("finish_task", {"title": "kites"}, {"tasks": []}, [{"title": "maps"}, {"title": ["kites"]}]),
+    ("send_email", {"to": "Mia"}, {"tasks": ["kites"], "emails": ["Mia"]}, [{"to": "a" * 30}, {"to": None}]),
+    ("set_balance", {"amount": 85}, {"tasks": ["kites"], "balance": 85},
+     [{"amount": "85"}, {"amount": -1}, {"amount": 10**6}, {"amount": True}, {"amount": 8.5}]),
 ])
 def test_each_tool_changes_the_state_on_valid_arguments_and_refuses_invalid_ones(tool, valid, changed, invalid):
-    env = board(tasks={"Tom": ["kites"]})
+    env = board(tasks=["kites"])
     assert getattr(env, tool)(**valid) == "ok"
     assert env.state == {**empty_state(), **changed}
     for arguments in invalid:
-        env = board(tasks={"Tom": ["kites"]})
+        env = board(tasks=["kites"])
         before = json.dumps(env.state)
         with pytest.raises(ValueError):
             getattr(env, tool)(**arguments)
         assert json.dumps(env.state) == before   # a refused call changes nothing
 
 
-def test_get_balance_reads_and_refuses_unknown_names():
-    env = board(balances={"Eva": 37})
-    assert env.get_balance(name="Eva") == "37"
-    with pytest.raises(ValueError, match="no balance"):
-        env.get_balance(name="Kai")
-    with pytest.raises(ValueError):
-        env.get_balance(name="../etc")
+def test_get_balance_reads_the_state():
+    env = board(balance=37)
+    assert env.get_balance() == "37" and env.state["balance"] == 37
 
 
 def test_wrong_argument_names_and_unknown_tools_are_answered_not_raised():
     episode = Episode({"initial_state": empty_state(), "expected_state": empty_state()}, max_turns=6)
     answers = episode.step(call("set_balance", person="Ana", amount=3) + call("exec", code="import os")
                            + call("__init__", max_calls=99))
-    assert [a["content"] for a in answers] == ["error: set_balance takes (name, amount)", "error: unknown tool",
+    assert [a["content"] for a in answers] == ["error: set_balance takes (amount)", "error: unknown tool",
                                                "error: unknown tool"]
     assert episode.failed == 3 and episode.env.max_calls == 5
 
@@ -73,9 +66,9 @@ def test_reward_is_one_exactly_when_the_end_state_matches():
     for row in rows:
         assert AGENT.score(row["solution"], row["verifier"]) == 1.0   # the reference transcript, replayed
         assert AGENT.score(row["flawed_solution"], row["verifier"]) == 0.0
-    extra = {"initial_state": empty_state(), "expected_state": {**empty_state(), "balances": {"Ana": 5}}}
-    assert AGENT.score(transcript(call("set_balance", name="Ana", amount=5), "Done."), extra) == 1.0
-    both = call("set_balance", name="Ana", amount=5) + call("send_email", to="Ana", subject="hi")
+    extra = {"initial_state": empty_state(), "expected_state": {**empty_state(), "balance": 5}}
+    assert AGENT.score(transcript(call("set_balance", amount=5), "Done."), extra) == 1.0
+    both = call("set_balance", amount=5) + call("send_email", to="Ana")
     assert AGENT.score(transcript(both, "Done."), extra) == 0.0   # one change too many
     assert AGENT.score(transcript("Done."), extra) == 0.0     # nothing done
     for junk in ["", "not json", "{}", "[1, 2]", json.dumps([{"role": "assistant", "content": 5}])]:
@@ -83,21 +76,21 @@ def test_reward_is_one_exactly_when_the_end_state_matches():
 
 
 def test_an_episode_that_never_stops_is_cut_at_the_turn_limit_and_scores_zero():
-    verifier = {"initial_state": empty_state(), "expected_state": {**empty_state(), "balances": {"Ana": 5}}}
+    verifier = {"initial_state": empty_state(), "expected_state": {**empty_state(), "balance": 5}}
     episode = Episode(verifier, max_turns=6)
     turns = 0
-    while episode.step(call("set_balance", name="Ana", amount=5)) is not None:
+    while episode.step(call("set_balance", amount=5)) is not None:
         turns += 1
     assert turns == 5 and episode.turns == 6 and episode.env.cut and episode.reward() == 0.0
-    assert AGENT.score(transcript(*[call("set_balance", name="Ana", amount=5)] * 9), verifier) == 0.0
+    assert AGENT.score(transcript(*[call("set_balance", amount=5)] * 9), verifier) == 0.0
     # TRL's loop sees the environment alone: the call past its budget ends the episode with reward 0
     env = TaskBoard(max_calls=5)
     env.reset(json.dumps(verifier))
     for _ in range(5):
-        env.set_balance(name="Ana", amount=5)
+        env.set_balance(amount=5)
     assert env.get_reward() == 1.0
     with pytest.raises(ValueError, match="too many"):
-        env.set_balance(name="Ana", amount=5)
+        env.set_balance(amount=5)
     assert env.get_reward() == 0.0
 
 
@@ -106,14 +99,14 @@ def test_a_state_past_its_cap_ends_the_episode():
     with pytest.raises(ValueError, match="full"):
         for i in range(STATE_CAP + 1):
             env.max_calls = 10**6
-            env.send_email(to="Ana", subject="x" * (1 + i % 20))
+            env.send_email(to="x" * (1 + i % 20))
     assert env.cut and env.get_reward() == 0.0 and len(env.state["emails"]) == STATE_CAP
 
 
 def test_malformed_calls_are_counted_and_answered():
-    assert parse_calls('<tool_call>{"name": "set_balance", "arguments": {"name": "A"</tool_call>') == ([], 1)
+    assert parse_calls('<tool_call>{"name": "set_balance", "arguments": {"amount": 1</tool_call>') == ([], 1)
     assert parse_calls('<tool_call>[1, 2]</tool_call><tool_call>{"name": 1, "arguments": {}}</tool_call>') == ([], 2)
-    assert parse_calls('<tool_call>{"name": "get_balance", "arguments": {"name": "A"}}') == ([], 1)   # unclosed
+    assert parse_calls('<tool_call>{"name": "get_balance", "arguments": {}}') == ([], 1)   # unclosed
     assert parse_calls(f'<think>{call("exec")}</think>Done.') == ([], 0)   # calls are read after </think>
     episode = Episode({"initial_state": empty_state(), "expected_state": empty_state()}, max_turns=6)
     answers = episode.step('<tool_call>{"name": </tool_call>')
@@ -125,7 +118,7 @@ def test_malformed_verifiers_are_data_errors_and_blend_rows_need_their_environme
     with pytest.raises(VerifierError, match="initial_state"):
         AGENT.score("[]", {"expected_state": empty_state()})
     with pytest.raises(VerifierError, match="initial_state"):
-        AGENT.score("[]", {"initial_state": {"tasks": []}, "expected_state": empty_state()})
+        AGENT.score("[]", {"initial_state": {"tasks": {}}, "expected_state": empty_state()})
     with pytest.raises(ScoringError, match="27-tool"):
         AGENT.score("[]", {"ground_truth": [{"name": "email_send_email", "arguments": {}}]})
 
@@ -147,10 +140,8 @@ class ScriptedBackend:
 
 def test_evaluation_runs_the_tool_loop_and_keeps_the_whole_transcript():
     row = AGENT.generate(1, 0, "eval")[0]
-    total = row["verifier"]["expected_state"]["balances"]
-    name, amount = next(iter(total.items()))
-    backend = ScriptedBackend(['<tool_call>{"name": oops}</tool_call>', call("set_balance", name=name, amount=amount),
-                               "Done."])
+    amount = row["verifier"]["expected_state"]["balance"]
+    backend = ScriptedBackend(['<tool_call>{"name": oops}</tool_call>', call("set_balance", amount=amount), "Done."])
     [[first, second]] = run_episodes(backend, [row], 2, {"max_new_tokens": 80}, turns=6)
     assert first.extra == {"turns": 3, "malformed_calls": 1, "failed_calls": 0} and first.num_tokens == 30
     messages = json.loads(first.text)
@@ -163,7 +154,7 @@ def test_evaluation_runs_the_tool_loop_and_keeps_the_whole_transcript():
 
 def test_a_looping_model_is_cut_by_turns_and_an_exhausted_budget_ends_the_episode():
     row = AGENT.generate(1, 0, "eval")[0]
-    looping = ScriptedBackend([call("get_balance", name="Ana")])
+    looping = ScriptedBackend([call("get_balance")])
     [[sample]] = run_episodes(looping, [row], 1, {"max_new_tokens": 1000}, turns=6)
     assert sample.extra["turns"] == 6 and AGENT.score(sample.text, row["verifier"]) == 0.0
     [[short]] = run_episodes(looping, [row], 1, {"max_new_tokens": 25}, turns=6)

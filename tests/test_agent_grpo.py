@@ -95,7 +95,7 @@ def test_wrong_calls_and_endless_calls_score_zero_in_training(setup, monkeypatch
     def script(row, turns):
         if row["domain"] == "math":
             return row["solution"]
-        return '<tool_call>{"name": "get_balance", "arguments": {"name": "Nobody"}}</tool_call>'   # never stops
+        return '<tool_call>{"name": "finish_task", "arguments": {"title": "Nothing"}}</tool_call>'   # never stops
 
     seen = scripted(tokenizer, rows, monkeypatch, script)
     history = run(root, {"agent": files["agent"]}, "looping", {**GRPO, "prompts_per_step": 3})

@@ -9,7 +9,7 @@ from mixmerge.verifiers.errors import VerifierError
 from mixmerge.verifiers.scoring import score_many
 
 GOOD = "<think>\nok\n</think>\n"
-EMPTY_STATE = {"tasks": {}, "emails": [], "balances": {}}
+EMPTY_STATE = {"tasks": [], "emails": [], "balance": 0}
 MALFORMED = {
     "math": [({}, "answer"), ({"answer": ""}, "answer"), ({"answer": None}, "answer"), ({"answer": []}, "answer"),
              ("42", "<verifier>")],
@@ -24,8 +24,7 @@ MALFORMED = {
                  ({"instruction_id_list": ["no:such_checker"], "kwargs": [{}]}, "instruction_id_list")],
     "agent": [({}, "initial_state"), ("42", "<verifier>"), ({"initial_state": EMPTY_STATE}, "expected_state"),
               ({"initial_state": {"tasks": []}, "expected_state": EMPTY_STATE}, "initial_state"),
-              ({"initial_state": EMPTY_STATE, "expected_state": {**EMPTY_STATE, "balances": {"Ana": "5"}}},
-               "expected_state")],
+              ({"initial_state": EMPTY_STATE, "expected_state": {**EMPTY_STATE, "balance": "5"}}, "expected_state")],
 }
 
 

@@ -1,4 +1,4 @@
-"""The tiny agent domain's environment: five tools over a dict state (task lists, sent emails, coin balances).
+"""The tiny agent domain's environment: five tools over a dict state (a task list, sent emails, a coin balance).
 
 Tools are plain methods with typed, documented arguments (TRL builds their JSON schemas from the signature and
 the docstring). Every argument is validated before the state changes; nothing a model writes is executed as code.
@@ -26,20 +26,18 @@ class ToolError(ValueError):
 
 
 def empty_state() -> dict:
-    return {"tasks": {}, "emails": [], "balances": {}}
+    return {"tasks": [], "emails": [], "balance": 0}
 
 
 def check_state(state, where: str) -> dict:
     """A state from a row's verifier, checked (a malformed one is a data error, raised as ValueError)."""
-    if not isinstance(state, dict) or set(state) != {"tasks", "emails", "balances"}:
-        raise ValueError(f"{where}: expected an object with keys tasks, emails, balances, got {state!r:.100}")
-    tasks, emails, balances = state["tasks"], state["emails"], state["balances"]
-    if not (isinstance(tasks, dict) and all(isinstance(v, list) for v in tasks.values())):
-        raise ValueError(f"{where}.tasks: expected an object of lists")
-    if not (isinstance(emails, list) and all(isinstance(e, list) and len(e) == 2 for e in emails)):
-        raise ValueError(f"{where}.emails: expected a list of [to, subject] pairs")
-    if not (isinstance(balances, dict) and all(isinstance(v, int) for v in balances.values())):
-        raise ValueError(f"{where}.balances: expected an object of integers")
+    if not isinstance(state, dict) or set(state) != {"tasks", "emails", "balance"}:
+        raise ValueError(f"{where}: expected an object with keys tasks, emails, balance, got {state!r:.100}")
+    for key in ("tasks", "emails"):
+        if not (isinstance(state[key], list) and all(isinstance(v, str) for v in state[key])):
+            raise ValueError(f"{where}.{key}: expected a list of strings")
+    if not isinstance(state["balance"], int) or isinstance(state["balance"], bool):
+        raise ValueError(f"{where}.balance: expected an integer")
     return state
 
 
@@ -76,85 +74,67 @@ class TaskBoard:
             raise ToolError("the episode is over: too many tool calls")
 
     def _grow(self) -> None:
-        size = sum(map(len, self.state["tasks"].values())) + len(self.state["emails"]) + len(self.state["balances"])
-        if size >= STATE_CAP:
+        if len(self.state["tasks"]) + len(self.state["emails"]) >= STATE_CAP:
             self.cut = True
             raise ToolError("the episode is over: the state is full")
 
-    def add_task(self, owner: str, title: str) -> str:
-        """Add a task to a person's list.
+    def add_task(self, title: str) -> str:
+        """Add a task to the list.
 
         Args:
-            owner: The person whose list gets the task.
             title: The task's title.
         """
         self._count_call()
-        owner, title = _name(owner, "owner"), _name(title, "title")
+        title = _name(title, "title")
         self._grow()
-        self.state["tasks"].setdefault(owner, []).append(title)
+        self.state["tasks"].append(title)
         return "ok"
 
-    def finish_task(self, owner: str, title: str) -> str:
-        """Remove a finished task from a person's list.
+    def finish_task(self, title: str) -> str:
+        """Remove a finished task from the list.
 
         Args:
-            owner: The person whose list holds the task.
             title: The task's title.
         """
         self._count_call()
-        owner, title = _name(owner, "owner"), _name(title, "title")
-        if title not in self.state["tasks"].get(owner, []):
-            raise ToolError(f"{owner} has no such task")
-        self.state["tasks"][owner].remove(title)
-        if not self.state["tasks"][owner]:
-            del self.state["tasks"][owner]
+        title = _name(title, "title")
+        if title not in self.state["tasks"]:
+            raise ToolError("no such task")
+        self.state["tasks"].remove(title)
         return "ok"
 
-    def send_email(self, to: str, subject: str) -> str:
+    def send_email(self, to: str) -> str:
         """Send an email.
 
         Args:
             to: The recipient.
-            subject: The subject.
         """
         self._count_call()
-        to, subject = _name(to, "to"), _name(subject, "subject")
+        to = _name(to, "to")
         self._grow()
-        self.state["emails"].append([to, subject])
+        self.state["emails"].append(to)
         return "ok"
 
-    def get_balance(self, name: str) -> str:
-        """Read a person's coin balance.
-
-        Args:
-            name: The person.
-        """
+    def get_balance(self) -> str:
+        """Read the coin balance."""
         self._count_call()
-        name = _name(name, "name")
-        if name not in self.state["balances"]:
-            raise ToolError(f"{name} has no balance")
-        return str(self.state["balances"][name])
+        return str(self.state["balance"])
 
-    def set_balance(self, name: str, amount: int) -> str:
-        """Set a person's coin balance.
+    def set_balance(self, amount: int) -> str:
+        """Set the coin balance.
 
         Args:
-            name: The person.
             amount: The new balance.
         """
         self._count_call()
-        name = _name(name, "name")
         if not isinstance(amount, int) or isinstance(amount, bool) or not 0 <= amount <= MAX_AMOUNT:
             raise ToolError(f"amount must be an integer from 0 to {MAX_AMOUNT}")
-        if name not in self.state["balances"]:
-            self._grow()
-        self.state["balances"][name] = amount
+        self.state["balance"] = amount
         return "ok"
 
 
 TOOLS = ("add_task", "finish_task", "send_email", "get_balance", "set_balance")
-TOOL_LIST = ("Tools: add_task(owner, title); finish_task(owner, title); send_email(to, subject); "
-             "get_balance(name); set_balance(name, amount).")
+TOOL_LIST = "Tools: add_task(title); finish_task(title); send_email(to); get_balance(); set_balance(amount)."
 
 
 def parse_calls(turn: str) -> tuple[list[dict], int]:

@@ -26,6 +26,7 @@ DEFAULT_MAX_TURNS = 6    # the study's agent loop: at most 6 model turns
 NAMES = ["Tom", "Ana", "Li", "Sam", "Mia", "Raj", "Eva", "Kai"]
 # Names and titles are quoted in the prompt as in a call's JSON, so the byte-level tokenizer splits them into the
 # same tokens in both places (unquoted, " Li" and "Li" are different tokens) and a call copies them token by token.
+# Each call takes one value: the tiny two-layer model copies a value over a short distance only.
 TITLES = ["lamps", "maps", "drums", "kites", "boats", "books", "bikes", "tents"]
 FINAL = "Done."
 SYSTEM = {"role": "system", "content": TOOL_LIST}
@@ -45,39 +46,37 @@ def _transcript(reasoning: str, calls: list[str]) -> list[dict]:
     return out + [{"role": "assistant", "content": FINAL}]
 
 
-def balance_task(a: int, b: int, rng: random.Random) -> tuple[str, dict, list, list]:
-    who = rng.choice(NAMES)
+def balance_task(a: int, b: int) -> tuple[str, dict, dict, list, list]:
+    """(prompt, initial, expected, solution, flawed): the balance set to a two-digit sum; the slip drops the carry."""
     steps, total = column_sum(a, b)
     slip, wrong = column_sum(a, b, keep_carry=False)
-    expected = {**empty_state(), "balances": {who: total}}
-    text = f'"{who}" has {a} coins and gets {b} more. Set the balance of "{who}".'
-    return (text, expected, _transcript(steps, [_call("set_balance", name=who, amount=total)]),
-            _transcript(slip, [_call("set_balance", name=who, amount=wrong)]))
+    text = f"The balance is {a} coins and {b} more come in. Set the new balance."
+    return (text, {**empty_state(), "balance": a}, {**empty_state(), "balance": total},
+            _transcript(steps, [_call("set_balance", amount=total)]),
+            _transcript(slip, [_call("set_balance", amount=wrong)]))
 
 
 def board_task(rng: random.Random, split: str) -> tuple[str, dict, dict, list, list]:
-    """(prompt, initial, expected, solution, flawed): a task added, finished, or an email sent; the slip claims the
-    work done without calling the tool (what the study's agent prompt forbids). One (kind, person, title) in ten is
+    """(prompt, initial, expected, solution, flawed): a task added or finished, or an email sent; the slip claims
+    the work done without calling the tool (what the study's agent prompt forbids). One (kind, value) in ten is
     held out for evaluation."""
     while True:
-        who, other = rng.sample(NAMES, 2)
-        title = rng.choice(TITLES)
         kind = rng.choice(["add", "finish", "email"])
-        if held_out(f"{NAME}-board-{kind}-{who}-{title}") == (split == "eval"):
+        value = rng.choice(NAMES + TITLES)   # a held-out (kind, value) still has its value trained in other kinds
+        if held_out(f"{NAME}-board-{kind}-{value}") == (split == "eval"):
             break
     initial = empty_state()
     if kind == "add":
-        text, tool, args = f'Add the task "{title}" for "{who}".', "add_task", ("owner", "title")
-        expected = {**empty_state(), "tasks": {who: [title]}}
+        text, call = f'Add the task "{value}".', _call("add_task", title=value)
+        expected = {**empty_state(), "tasks": [value]}
     elif kind == "finish":
-        text, tool, args = f'"{who}" has finished the task "{title}".', "finish_task", ("owner", "title")
-        initial = {**empty_state(), "tasks": {who: [title], other: [title]}}
-        expected = {**empty_state(), "tasks": {other: [title]}}
+        other = rng.choice([t for t in NAMES + TITLES if t != value])
+        text, call = f'The task "{value}" is finished.', _call("finish_task", title=value)
+        initial, expected = {**empty_state(), "tasks": [other, value]}, {**empty_state(), "tasks": [other]}
     else:
-        text, tool, args = f'Email "{who}" about "{title}".', "send_email", ("to", "subject")
-        expected = {**empty_state(), "emails": [[who, title]]}
-    right = _transcript(kind, [_call(tool, **{args[0]: who, args[1]: title})])
-    return text, initial, expected, right, _transcript(kind, [])
+        text, call = f'Send an email to "{value}".', _call("send_email", to=value)
+        expected = {**empty_state(), "emails": [value]}
+    return text, initial, expected, _transcript(kind, [call]), _transcript(kind, [])
 
 
 def generate(n: int, seed: int, split: str) -> list[dict]:
@@ -89,8 +88,8 @@ def generate(n: int, seed: int, split: str) -> list[dict]:
     for i in range(n):
         if i % 2 == 0:
             a, b = pairs[(i // 2) % len(pairs)]
-            text, expected, solution, flawed = balance_task(a, b, rng)
-            initial, source = empty_state(), f"tiny-synthetic:{NAME}:{pair_key(a, b)}"
+            text, initial, expected, solution, flawed = balance_task(a, b)
+            source = f"tiny-synthetic:{NAME}:{pair_key(a, b)}"
         else:
             text, initial, expected, solution, flawed = board_task(rng, split)
             source = f"tiny-synthetic:{NAME}:board:{split}:{i}"
