@@ -120,7 +120,7 @@ def _tiny_grid(root):
         for node in ("rl-math", "rl-code", "rl-mixed"):
             path = root / grid.eval_records(node, domain)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("".join(json.dumps({"id": i, "samples": [
+            path.write_text("".join(json.dumps({"id": i, "domain": domain, "samples": [
                 {"text": f"<think>x</think> {j}", "score": float((j + len(node)) % 2), "lenient": 0.0,
                  "finish_reason": "stop" if j else "length"} for j in range(2)]}) + "\n" for i in items))
     models = {n: str(root / grid.model_dir(n)) for n in ("rl-math", "rl-code", "rl-mixed")}

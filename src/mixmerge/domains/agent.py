@@ -57,24 +57,25 @@ def balance_task(a: int, b: int) -> tuple[str, dict, dict, list, list]:
 
 
 def board_task(rng: random.Random, split: str) -> tuple[str, dict, dict, list, list]:
-    """(prompt, initial, expected, solution, flawed): a task added or finished, or an email sent; the slip claims
-    the work done without calling the tool (what the study's agent prompt forbids). One (kind, value) in ten is
-    held out for evaluation."""
+    """(prompt, initial, expected, solution, flawed): a task added or finished, or an email sent. The prompt names a
+    second value not to use, so the call has to copy the right one (a model that memorised which value goes with
+    which tool cannot tell). One (kind, value, other) in ten is held out for evaluation; its value and tool are
+    trained in other combinations, as the digits of a held-out math problem are. The slip claims the work done
+    without calling the tool (what the study's agent prompt forbids)."""
     while True:
         kind = rng.choice(["add", "finish", "email"])
-        value = rng.choice(NAMES + TITLES)   # a held-out (kind, value) still has its value trained in other kinds
-        if held_out(f"{NAME}-board-{kind}-{value}") == (split == "eval"):
+        value, other = rng.sample(NAMES + TITLES, 2)
+        if held_out(f"{NAME}-board-{kind}-{value}-{other}") == (split == "eval"):
             break
     initial = empty_state()
     if kind == "add":
-        text, call = f'Add the task "{value}".', _call("add_task", title=value)
+        text, call = f'Add the task "{value}", not "{other}".', _call("add_task", title=value)
         expected = {**empty_state(), "tasks": [value]}
     elif kind == "finish":
-        other = rng.choice([t for t in NAMES + TITLES if t != value])
-        text, call = f'The task "{value}" is finished.', _call("finish_task", title=value)
+        text, call = f'The task "{value}" is finished, not "{other}".', _call("finish_task", title=value)
         initial, expected = {**empty_state(), "tasks": [other, value]}, {**empty_state(), "tasks": [other]}
     else:
-        text, call = f'Send an email to "{value}".', _call("send_email", to=value)
+        text, call = f'Send an email to "{value}", not "{other}".', _call("send_email", to=value)
         expected = {**empty_state(), "emails": [value]}
     return text, initial, expected, _transcript(kind, [call]), _transcript(kind, [])
 
