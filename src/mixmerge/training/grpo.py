@@ -56,18 +56,20 @@ def make_reward_fn(name: str, settings: dict, decode=None):
     return reward
 
 
-def rl_dataset_rows(train_files: dict[str, str], seed: int) -> list[dict]:
-    """The natural union of the domains' training rows, shuffled (the study's mixture: no re-weighting). With a
-    multi-turn domain among them, each row names its TRL environment (``NO_TOOLS`` for single-turn rows)."""
-    tool_domains = environment_domains(train_files)
-    rows = []
-    for domain, path in sorted(train_files.items()):
-        for row in read_rows(path):
-            rows.append({"prompt": row["prompt"], "domain": row["domain"], "verifier": json.dumps(row["verifier"]),
-                         "id": row["id"],
-                         **({"environment": domain if domain in tool_domains else NO_TOOLS} if tool_domains else {})})
-    random.Random(seed).shuffle(rows)
-    return rows
+def rl_dataset_rows(files: dict[str, str], seed: int, tools: bool | None = None) -> list[dict]:
+    """The natural union of the rows of ``files`` (domain or benchmark -> rows), shuffled (the study's mixture: no
+    re-weighting). In a run with tool environments (``tools``; default: a multi-turn domain among the rows), each
+    row names its TRL environment: its domain's, or ``NO_TOOLS`` for a single-turn row."""
+    rows = [row for _, path in sorted(files.items()) for row in read_rows(path)]
+    if tools is None:
+        tools = any(get_domain(row["domain"]).environment is not None for row in rows)
+    out = []
+    for row in rows:
+        env = {"environment": row["domain"] if get_domain(row["domain"]).environment else NO_TOOLS} if tools else {}
+        out.append({"prompt": row["prompt"], "domain": row["domain"], "verifier": json.dumps(row["verifier"]),
+                    "id": row["id"], **env})
+    random.Random(seed).shuffle(out)
+    return out
 
 
 NO_TOOLS = "single_turn"
@@ -92,8 +94,7 @@ def tool_setup(train_files: dict[str, str], reward: dict, tokenizer) -> dict:
     if not tool_domains:
         return {}
     factories = {d: get_domain(d).environment(reward) for d in tool_domains}
-    if len(tool_domains) < len(train_files):
-        factories[NO_TOOLS] = SingleTurn
+    factories[NO_TOOLS] = SingleTurn   # single-turn rows of the run, its validation rows included
     if getattr(tokenizer, "response_template", None) is None and tokenizer.chat_template == base_model.CHAT_TEMPLATE:
         tokenizer.response_template = base_model.RESPONSE_TEMPLATE
     return {"environment_factory": factories}
@@ -122,9 +123,9 @@ def train_grpo(node: str, model_dir: str, train_files: dict[str, str], cfg: dict
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="bfloat16" if cfg["trl"].get("bf16") else "float32")
-    dataset = Dataset.from_list(rl_dataset_rows(train_files, seed))
-    decode = partial(tokenizer.decode, skip_special_tokens=True)
     tools = tool_setup(train_files, reward, tokenizer)
+    dataset = Dataset.from_list(rl_dataset_rows(train_files, seed, bool(tools)))
+    decode = partial(tokenizer.decode, skip_special_tokens=True)
     trainer = Trainer(
         model=model,
         reward_funcs=[make_reward_fn(d, reward, decode) for d in sorted(train_files)
@@ -133,7 +134,7 @@ def train_grpo(node: str, model_dir: str, train_files: dict[str, str], cfg: dict
                        tensorboard_dir=tensorboard_dir, evaluate=bool(eval_files),
                        max_turns=max_turns(reward) if tools else None),
         train_dataset=dataset,
-        eval_dataset=Dataset.from_list(rl_dataset_rows(eval_files, seed)) if eval_files else None,
+        eval_dataset=Dataset.from_list(rl_dataset_rows(eval_files, seed, bool(tools))) if eval_files else None,
         processing_class=tokenizer,
         callbacks=[attempts.callback()],
         **tools,

@@ -23,7 +23,8 @@ from functools import cache
 from pathlib import Path
 
 from mixmerge.verifiers import sandbox_limits, sandbox_seccomp
-from mixmerge.verifiers.sandbox_protocol import BOOTSTRAP, Frames, memfd, runner_spec
+from mixmerge.verifiers.sandbox_collect import STDERR_CAP, collect, exit_status
+from mixmerge.verifiers.sandbox_protocol import BOOTSTRAP, memfd, runner_spec
 from mixmerge.verifiers.sandbox_types import Limits, RunResult
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,6 @@ PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
 PY_FLAGS = ("-I", "-S", "-B")  # isolated (no env vars, no user site), no site-packages, no .pyc writes
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
        "PYTHONIOENCODING": "utf-8"}
-STDERR_CAP = 1 << 16
-STARTUP_S = 1.0  # allowance for starting the sandbox, on top of the tests' own wall limits
-EXIT_WAIT_S = 0.2  # once the runner is gone, how long bwrap may take to exit and say how
 # The signals that can end a test run in place (bwrap exits with 128 + the signal), as statuses.
 DEATHS = {signal.SIGALRM: "timeout", signal.SIGXCPU: "timeout", signal.SIGXFSZ: "output_limit"}
 SH = shutil.which("sh")
@@ -263,9 +261,9 @@ def run_batch(code: str, stdins: list[str], limits: Limits, argv=(), *, isolated
         log.error("sandbox failed to start: %s", exc)
         return [RunResult("sandbox_error", None, "", str(exc), time.monotonic() - t0)]
     try:
-        results, stderr, ended = _collect(launch, len(stdins), t0, on_result)
+        results, stderr, ended = collect(launch, len(stdins), t0, on_result)
         in_place = ended is None and launch.in_place_fds is not None and len(results) == len(stdins) - 1
-        exit_status = _exit_status(launch) if in_place else None
+        exit_status = exit_status(launch) if in_place else None
         launch.stop()
         if ended is None:  # the runner is gone: its last words (or bwrap's) may still be in the pipe
             stderr += launch.proc.stderr.read(STDERR_CAP)[: max(0, STDERR_CAP - len(stderr))]
@@ -286,55 +284,3 @@ def run_batch(code: str, stdins: list[str], limits: Limits, argv=(), *, isolated
         return results
     results.append(RunResult(ended, launch.proc.returncode, "", text, time.monotonic() - t0))
     return results
-
-
-def _exit_status(launch: _Launch) -> int | None:
-    try:
-        return launch.proc.wait(EXIT_WAIT_S)
-    except subprocess.TimeoutExpired:
-        return None  # still running (the program closed the runner's output): stop() kills it
-
-
-def _collect(launch: _Launch, n: int, t0: float, on_result):
-    """Read result frames until every test reported, the caller stops, time is up or a whole-program limit
-    trips; returns (results, runner stderr, why it ended early: "stopped", a status, or None)."""
-    frames, stderr, results = Frames(launch.limits.output_bytes), bytearray(), []
-    deadline = t0 + n * launch.limits.wall_s + STARTUP_S
-    poll_s = 0.02 if launch.watchdog else 1.0
-    sel = selectors.DefaultSelector()
-    sel.register(launch.proc.stdout, selectors.EVENT_READ, "out")
-    sel.register(launch.proc.stderr, selectors.EVENT_READ, "err")
-    if launch.info is not None:
-        sel.register(launch.info, selectors.EVENT_READ, "info")
-    try:
-        while len(results) < n:
-            now = time.monotonic()
-            if now >= deadline:
-                return results, bytes(stderr), "timeout"
-            tripped = launch.watchdog.check() if launch.watchdog else None
-            if tripped:
-                return results, bytes(stderr), tripped
-            if frames.broken:
-                return results, bytes(stderr), "error"
-            if not any(key.data == "out" for key in sel.get_map().values()):
-                break
-            for key, _ in sel.select(min(deadline - now, poll_s)):
-                if key.data == "info":
-                    sel.unregister(key.fileobj)
-                    launch.read_info()
-                    continue
-                chunk = os.read(key.fd, 65536)
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                elif key.data == "err":
-                    stderr += chunk[: max(0, STDERR_CAP - len(stderr))]
-                else:
-                    for result in frames.feed(chunk):
-                        if launch.in_place_fds and len(results) == n - 1:
-                            result = launch.in_place_result(result.returncode, result.wall_s)
-                        results.append(result)
-                        if on_result and on_result(result) is False:
-                            return results, bytes(stderr), "stopped"
-    finally:
-        sel.close()
-    return results, bytes(stderr), None
