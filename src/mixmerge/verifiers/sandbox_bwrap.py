@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 
 from mixmerge.verifiers import sandbox_limits, sandbox_seccomp
-from mixmerge.verifiers.sandbox_collect import STDERR_CAP, collect, exit_status
+from mixmerge.verifiers.sandbox_collect import STDERR_CAP, collect, wait_exit
 from mixmerge.verifiers.sandbox_protocol import BOOTSTRAP, memfd, runner_spec
 from mixmerge.verifiers.sandbox_types import Limits, RunResult
 
@@ -263,7 +263,7 @@ def run_batch(code: str, stdins: list[str], limits: Limits, argv=(), *, isolated
     try:
         results, stderr, ended = collect(launch, len(stdins), t0, on_result)
         in_place = ended is None and launch.in_place_fds is not None and len(results) == len(stdins) - 1
-        exit_status = exit_status(launch) if in_place else None
+        exit_status = wait_exit(launch) if in_place else None
         launch.stop()
         if ended is None:  # the runner is gone: its last words (or bwrap's) may still be in the pipe
             stderr += launch.proc.stderr.read(STDERR_CAP)[: max(0, STDERR_CAP - len(stderr))]

@@ -14,7 +14,7 @@ STARTUP_S = 1.0  # allowance for starting the sandbox, on top of the tests' own 
 EXIT_WAIT_S = 0.2  # once the runner is gone, how long bwrap may take to exit and say how
 
 
-def exit_status(launch) -> int | None:
+def wait_exit(launch) -> int | None:
     try:
         return launch.proc.wait(EXIT_WAIT_S)
     except subprocess.TimeoutExpired:
