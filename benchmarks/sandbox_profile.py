@@ -69,7 +69,7 @@ def phase_rows(reps: int) -> dict[str, list[float]]:
     phases.wrap(sandbox_limits.Cgroup, "close", "cgroup: kill + remove")
     phases.wrap(sandbox_bwrap.subprocess, "Popen", "spawn bwrap (Popen returns)")
     phases.wrap(sandbox_bwrap._Launch, "_open_gate", "cgroup: move in (overlaps the start)")
-    phases.wrap(sandbox_bwrap, "_collect", "until the result frame is read")
+    phases.wrap(sandbox_bwrap, "collect", "until the result frame is read")
     phases.wrap(sandbox_bwrap._Launch, "stop", "stop: kill + wait for bwrap")
     samples: dict[str, list[float]] = defaultdict(list)
     for _ in range(reps):
