@@ -61,11 +61,12 @@ def rl_dataset_rows(files: dict[str, str], seed: int, tools: bool | None = None)
     re-weighting). In a run with tool environments (``tools``; default: a multi-turn domain among the rows), each
     row names its TRL environment: its domain's, or ``NO_TOOLS`` for a single-turn row."""
     rows = [row for _, path in sorted(files.items()) for row in read_rows(path)]
+    tool_domains = set(environment_domains({row["domain"] for row in rows}))
     if tools is None:
-        tools = any(get_domain(row["domain"]).environment is not None for row in rows)
+        tools = bool(tool_domains)
     out = []
     for row in rows:
-        env = {"environment": row["domain"] if get_domain(row["domain"]).environment else NO_TOOLS} if tools else {}
+        env = {"environment": row["domain"] if row["domain"] in tool_domains else NO_TOOLS} if tools else {}
         out.append({"prompt": row["prompt"], "domain": row["domain"], "verifier": json.dumps(row["verifier"]),
                     "id": row["id"], **env})
     random.Random(seed).shuffle(out)
@@ -82,8 +83,9 @@ class SingleTurn:
         return None
 
 
-def environment_domains(train_files) -> list[str]:
-    return [d for d in sorted(train_files) if get_domain(d).environment is not None]
+def environment_domains(domains) -> list[str]:
+    """The multi-turn domains (those with a tool environment) among ``domains``."""
+    return [d for d in sorted(domains) if get_domain(d).environment is not None]
 
 
 def tool_setup(train_files: dict[str, str], reward: dict, tokenizer) -> dict:
@@ -129,7 +131,7 @@ def train_grpo(node: str, model_dir: str, train_files: dict[str, str], cfg: dict
     trainer = Trainer(
         model=model,
         reward_funcs=[make_reward_fn(d, reward, decode) for d in sorted(train_files)
-                      if d not in environment_domains(train_files)],
+                      if d not in tools.get("environment_factory", {})],
         args=grpo_args(cfg, steps=steps, seed=seed, checkpoint_dir=checkpoint_dir, world=world_size(),
                        tensorboard_dir=tensorboard_dir, evaluate=bool(eval_files),
                        max_turns=max_turns(reward) if tools else None),
