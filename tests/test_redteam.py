@@ -319,7 +319,9 @@ def test_cannot_kill_outside_processes(host_guard, timer, victim):
             "            lambda: os.kill(-1, 9)):\n"
             "    try:\n        act()\n    except OSError:\n        pass\nprint(3)")
     check(code, timer)
-    check(code.replace("print(3)", "def add(a, b):\n    return 3"), timer, tests=CALLS)
+    # A wrong sum, as print(3) is a wrong output: where the test runs in the runner's own process (in a cgroup),
+    # kill(-1) no longer takes the runner down with it, so only the answer decides the reward.
+    check(code.replace("print(3)", "def add(a, b):\n    return 4"), timer, tests=CALLS)
 
 
 def test_total_memory_across_processes(host_guard, timer):

@@ -10,9 +10,10 @@ Backends (``reward.sandbox_backend``):
 ``unsafe_local``: the same runner and rlimits with no isolation at all: the program can read and write
     whatever the caller can. Only for trusted code; a warning is logged on every run.
 
-All tests of one program run in one sandbox, each in a fresh process: stdin/stdout tests (stripped stdout must
-match and nothing may go to stderr) and function-call tests (all calls in one harness process). The expected
-outputs never enter the sandbox; a malformed test is a data error (``VerifierError``), never a score.
+All tests of one program run in one sandbox, each in a fresh process (in a cgroup the last one runs in the
+runner's own process, which ran no test before): stdin/stdout tests (stripped stdout must match and nothing may
+go to stderr) and function-call tests (all calls in one harness process). The expected outputs never enter the
+sandbox; a malformed test is a data error (``VerifierError``), never a score.
 """
 from __future__ import annotations
 

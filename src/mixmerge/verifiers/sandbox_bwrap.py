@@ -23,17 +23,17 @@ from functools import cache
 from pathlib import Path
 
 from mixmerge.verifiers import sandbox_limits, sandbox_seccomp
-from mixmerge.verifiers.sandbox_protocol import Frames, memfd, runner_spec
+from mixmerge.verifiers.sandbox_collect import STDERR_CAP, collect, wait_exit
+from mixmerge.verifiers.sandbox_protocol import BOOTSTRAP, memfd, runner_spec
 from mixmerge.verifiers.sandbox_types import Limits, RunResult
 
 log = logging.getLogger(__name__)
 PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
-RUNNER = (Path(__file__).parent / "sandbox_runner.py").read_text()
 PY_FLAGS = ("-I", "-S", "-B")  # isolated (no env vars, no user site), no site-packages, no .pyc writes
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
        "PYTHONIOENCODING": "utf-8"}
-STDERR_CAP = 1 << 16
-STARTUP_S = 1.0  # allowance for starting the sandbox, on top of the tests' own wall limits
+# The signals that can end a test run in place (bwrap exits with 128 + the signal), as statuses.
+DEATHS = {signal.SIGALRM: "timeout", signal.SIGXCPU: "timeout", signal.SIGXFSZ: "output_limit"}
 SH = shutil.which("sh")
 # sh -c ENTER_CGROUP sh N FILE1..FILEN COMMAND...: write its pid to each cgroup.procs file, then exec COMMAND
 ENTER_CGROUP = ('n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n - 1)); done; '
@@ -78,7 +78,7 @@ def bwrap_argv(limits: Limits, info_fd: int | None, seccomp_fd: int | None = Non
         argv += ["--info-fd", str(info_fd)]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
-    return argv + ["--", PYTHON, *PY_FLAGS, "-c", RUNNER]
+    return argv + ["--", PYTHON, *PY_FLAGS, "-c", BOOTSTRAP]
 
 
 @cache
@@ -107,34 +107,57 @@ class _Launch:
         self.limits, self.isolated, self.info = limits, isolated, None
         self.cgroup = sandbox_limits.make_cgroup(limits)
         self.watchdog = None if self.cgroup and isolated else sandbox_limits.Watchdog(limits)
+        # The last test's stdout and stderr where it runs in the runner's own process (sandbox_runner): only in a
+        # cgroup. Without one, a fork bomb as root meets no process limit (RLIMIT_NPROC spares root) and only
+        # the runner's own kill, from outside the test process, stops it at once.
+        self.in_place_fds = (os.memfd_create("stdout"), os.memfd_create("stderr")) if not self.watchdog else None
         self.workdir = None if isolated else tempfile.mkdtemp(prefix="mixmerge-unsafe-")
         info_r, info_w = os.pipe() if isolated and self.watchdog else (None, None)
         seccomp_fd = sandbox_seccomp.filter_fd() if isolated else None
-        command = bwrap_argv(limits, info_w, seccomp_fd) if isolated else [PYTHON, *PY_FLAGS, "-c", RUNNER]
+        command = bwrap_argv(limits, info_w, seccomp_fd) if isolated else [PYTHON, *PY_FLAGS, "-c", BOOTSTRAP]
+        gate_r, gate_w = os.pipe() if self.cgroup and sandbox_limits.children_lists() else (None, None)
         enter = None
-        if self.cgroup and SH:  # a shell joins the cgroup and execs: cheaper than preexec_fn, which forces fork()
+        if self.cgroup and gate_w is None and SH:  # the shell joins and execs: preexec_fn would force fork()
             command = [SH, "-c", ENTER_CGROUP, "sh", str(len(self.cgroup.procs_files)), *self.cgroup.procs_files,
                        *command]
-        elif self.cgroup:
+        elif self.cgroup and gate_w is None:
             enter = self.cgroup.enter
-        spec_fd = memfd(runner_spec(code, stdins, limits, argv, isolated))
+        spec_fd = memfd(runner_spec(code, stdins, limits, argv, isolated, gate_r, self.in_place_fds))
+        pass_fds = [fd for fd in (info_w, seccomp_fd, gate_r, *(self.in_place_fds or ())) if fd is not None]
         try:
             self.proc = subprocess.Popen(
                 command, stdin=spec_fd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=self.workdir,
-                start_new_session=True, pass_fds=tuple(fd for fd in (info_w, seccomp_fd) if fd is not None),
+                start_new_session=True, pass_fds=pass_fds,
                 preexec_fn=enter)
         except BaseException:
-            if info_r is not None:
-                os.close(info_r)
+            for fd in (info_r, gate_w):
+                if fd is not None:
+                    os.close(fd)
             self.close()
             raise
         finally:
-            for fd in (spec_fd, info_w, seccomp_fd):
+            for fd in (spec_fd, info_w, seccomp_fd, gate_r):
                 if fd is not None:
                     os.close(fd)
         self.info = info_r
+        if gate_w is not None:
+            self._open_gate(gate_w)
         if self.watchdog and not isolated:
             self.watchdog.root = self.proc.pid
+
+    def _open_gate(self, gate_w: int) -> None:
+        """Move the started sandbox into its cgroup, then let the runner start the program (it waits for this).
+
+        The first move into a cgroup after a pause blocks the mover for an RCU grace period (12 ms here, more
+        than half a bare interpreter start); done here, it overlaps the sandbox's own start instead of preceding
+        it. If the move fails the runner reads end-of-file and runs nothing."""
+        try:
+            self.cgroup.adopt(self.proc.pid)
+            os.write(gate_w, b"1")
+        except OSError as exc:
+            log.error("sandbox could not be moved into its cgroup: %s", exc)
+        finally:
+            os.close(gate_w)
 
     def read_info(self, timeout: float = 1.0) -> None:
         """bwrap's ``child-pid``: the sandbox's init, root of the process tree the watchdog walks."""
@@ -180,8 +203,26 @@ class _Launch:
         if self.info is not None:
             os.close(self.info)
             self.info = None
+        for fd in self.in_place_fds or ():
+            os.close(fd)
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def in_place_result(self, rc: int | None, wall_s: float) -> RunResult:
+        """The last test's result where the runner ran it in place: the output from its memfds, and ``rc`` from its
+        frame or, if it died, from bwrap's exit status (None: unknown, it was killed from here)."""
+        cap = self.limits.output_bytes
+        out, err = (os.pread(fd, cap + 1, 0) for fd in self.in_place_fds)
+        if len(out) > cap or len(err) > cap:
+            status = "output_limit"
+        elif rc == 0:
+            status = "ok"
+        elif rc is None or rc < 0:
+            status = DEATHS.get(-rc if rc else None, "killed")
+        else:
+            status = "error"
+        return RunResult(status, rc, out[:cap].decode("utf-8", "replace"), err[:cap].decode("utf-8", "replace"),
+                         wall_s)
 
 
 def _kill(pid: int) -> None:
@@ -220,61 +261,26 @@ def run_batch(code: str, stdins: list[str], limits: Limits, argv=(), *, isolated
         log.error("sandbox failed to start: %s", exc)
         return [RunResult("sandbox_error", None, "", str(exc), time.monotonic() - t0)]
     try:
-        results, stderr, ended = _collect(launch, len(stdins), t0, on_result)
+        results, stderr, ended = collect(launch, len(stdins), t0, on_result)
+        in_place = ended is None and launch.in_place_fds is not None and len(results) == len(stdins) - 1
+        exit_status = wait_exit(launch) if in_place else None
         launch.stop()
         if ended is None:  # the runner is gone: its last words (or bwrap's) may still be in the pipe
             stderr += launch.proc.stderr.read(STDERR_CAP)[: max(0, STDERR_CAP - len(stderr))]
+        text = stderr.decode("utf-8", "replace")
+        if ended is None and text.startswith("bwrap:"):  # the sandbox never started
+            ended = "sandbox_error"
+            log.error("sandbox failed: %s", text.strip()[:500])
+        elif in_place:  # it died in the last test, which ran in place
+            rc = exit_status if exit_status is None or exit_status <= 128 else 128 - exit_status
+            results.append(launch.in_place_result(rc, time.monotonic() - t0 - sum(r.wall_s for r in results)))
+            if on_result:
+                on_result(results[-1])
+        elif ended is None:  # the runner went away: the program killed it
+            ended = "killed"
     finally:
         launch.close()
     if ended == "stopped" or len(results) == len(stdins):
         return results
-    text = stderr.decode("utf-8", "replace")
-    if ended is None:  # the runner went away (the program killed it) or the sandbox never started
-        ended = "sandbox_error" if text.startswith("bwrap:") else "killed"
-        if ended == "sandbox_error":
-            log.error("sandbox failed: %s", text.strip()[:500])
     results.append(RunResult(ended, launch.proc.returncode, "", text, time.monotonic() - t0))
     return results
-
-
-def _collect(launch: _Launch, n: int, t0: float, on_result):
-    """Read result frames until every test reported, the caller stops, time is up or a whole-program limit
-    trips; returns (results, runner stderr, why it ended early: "stopped", a status, or None)."""
-    frames, stderr, results = Frames(launch.limits.output_bytes), bytearray(), []
-    deadline = t0 + n * launch.limits.wall_s + STARTUP_S
-    poll_s = 0.02 if launch.watchdog else 1.0
-    sel = selectors.DefaultSelector()
-    sel.register(launch.proc.stdout, selectors.EVENT_READ, "out")
-    sel.register(launch.proc.stderr, selectors.EVENT_READ, "err")
-    if launch.info is not None:
-        sel.register(launch.info, selectors.EVENT_READ, "info")
-    try:
-        while len(results) < n:
-            now = time.monotonic()
-            if now >= deadline:
-                return results, bytes(stderr), "timeout"
-            tripped = launch.watchdog.check() if launch.watchdog else None
-            if tripped:
-                return results, bytes(stderr), tripped
-            if frames.broken:
-                return results, bytes(stderr), "error"
-            if not any(key.data == "out" for key in sel.get_map().values()):
-                break
-            for key, _ in sel.select(min(deadline - now, poll_s)):
-                if key.data == "info":
-                    sel.unregister(key.fileobj)
-                    launch.read_info()
-                    continue
-                chunk = os.read(key.fd, 65536)
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                elif key.data == "err":
-                    stderr += chunk[: max(0, STDERR_CAP - len(stderr))]
-                else:
-                    for result in frames.feed(chunk):
-                        results.append(result)
-                        if on_result and on_result(result) is False:
-                            return results, bytes(stderr), "stopped"
-    finally:
-        sel.close()
-    return results, bytes(stderr), None

@@ -21,6 +21,7 @@ from mixmerge.verifiers.sandbox_types import Limits
 
 log = logging.getLogger(__name__)
 PAGE = os.sysconf("SC_PAGE_SIZE")
+EMPTY_POLL_S, EMPTY_WAIT_S = 0.0005, 1.0  # killed processes leave within a millisecond; a 5 ms poll cost 5 ms a run
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def describe() -> str:
     support = cgroup_support()
     per_process = "rlimits per process (address space, CPU time, file size, open files, processes)"
     if support is None:
-        if not os.path.exists(f"/proc/self/task/{os.getpid()}/children"):  # kernel without CONFIG_PROC_CHILDREN
+        if not children_lists():
             return f"{per_process}; whole program: NONE (no cgroup can be made here, no /proc children lists)"
         return (f"{per_process}; whole program: watchdog on summed resident memory and process count "
                 "(no cgroup can be made here)")
@@ -148,6 +149,16 @@ class Cgroup:
             raise
         self.procs_files = [os.path.join(d, "cgroup.procs") for d in self.dirs]
 
+    def adopt(self, root: int) -> None:
+        """Move ``root`` and all its descendants here. Each moves before its children are listed: a child forked
+        before the move is listed, one forked after it starts here."""
+        todo = [root]
+        while todo:
+            pid = todo.pop()
+            for path in self.procs_files:
+                _write(path, str(pid))
+            todo += children(pid)
+
     def enter(self) -> None:
         pid = str(os.getpid())
         for path in self.procs_files:
@@ -165,7 +176,7 @@ class Cgroup:
     def close(self) -> None:
         """Kill anything left in the cgroup and remove it."""
         kill_file = os.path.join(self.dirs[0], "cgroup.kill")
-        for _ in range(200):
+        for _ in range(int(EMPTY_WAIT_S / EMPTY_POLL_S)):
             left = self.pids()
             if not left:
                 break
@@ -176,7 +187,7 @@ class Cgroup:
                     os.kill(pid, 9)
                 except ProcessLookupError:
                     pass
-            time.sleep(0.005)
+            time.sleep(EMPTY_POLL_S)
         for d in self.dirs:
             for _ in range(100):
                 try:
@@ -201,18 +212,31 @@ def make_cgroup(limits: Limits) -> Cgroup | None:
         return None
 
 
+@cache
+def children_lists() -> bool:
+    """Whether /proc lists each task's children (a kernel built with CONFIG_PROC_CHILDREN)."""
+    return os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
+def children(pid: int) -> list[int]:
+    """The children of ``pid``: those of its tasks still there."""
+    out = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return out  # it, or one of its tasks, exited meanwhile
+    return out
+
+
 def process_tree(root: int) -> list[int]:
     """``root`` and all its descendants (orphans in a pid namespace are re-parented to its init, the root)."""
     out, todo = [], [root]
     while todo:
         pid = todo.pop()
         out.append(pid)
-        try:
-            for task in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{task}/children") as f:
-                    todo += [int(x) for x in f.read().split()]
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
+        todo += children(pid)
     return out
 
 

@@ -1,11 +1,13 @@
-"""The program runner that executes inside the sandbox (run as ``python -I -S -B -c <this file>``, never imported).
+"""The program runner that executes inside the sandbox: ``sandbox_protocol.BOOTSTRAP`` reads this file's code
+object and a spec (``marshal``: code, argv, one stdin per test, limits) from its stdin and calls ``main(spec)``.
 
-It reads a spec (``marshal``: code, argv, one stdin per test, limits) from its stdin, sets the rlimits every
-process inherits, then runs each test in a fresh forked child with its own stdin, pipes and CPU limit, and
-writes one frame per test to its stdout: ``R <status> <returncode> <len stdout> <len stderr> <seconds>\\n``
-followed by the raw bytes. The expected outputs never enter the sandbox: the caller compares. In a pid namespace
+It waits at the spec's gate (if any) until the caller has put the sandbox in its cgroup, sets the rlimits every
+process inherits, then runs each test in a fresh forked child with its own stdin, pipes and CPU limit, and writes
+one frame per test to its stdout, ``R <status> <returncode> <len stdout> <len stderr> <seconds>\\n`` followed by
+the raw bytes. The expected outputs never enter the sandbox: the caller compares. In a pid namespace
 (``isolated``) it kills every other process in the sandbox after each test (``kill(-1)``), so no test leaves
-anything for the next. Only built-in and tiny modules are imported, so start-up stays close to a bare spawn.
+anything for the next. Given ``in_place_fds`` (in a cgroup), the last test runs in this process instead
+(``run_in_place``). Only built-in and tiny modules are imported, so start-up stays close to a bare spawn.
 """
 import os
 import sys
@@ -39,10 +41,16 @@ def exit_code(code):
 def child(spec, stdin_fd, out_w, err_w, resource):
     """The test process: a fresh ``__main__`` running the program; never returns."""
     os.setpgid(0, 0)
-    os.dup2(stdin_fd, 0)
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
-    os.closerange(3, spec["nofile"])
+    os._exit(execute(spec, stdin_fd, 3, resource))
+
+
+def execute(spec, stdin_fd, first_closed, resource):
+    """Run the program as ``__main__`` on ``stdin_fd`` and this process's fds 1 and 2, with every fd from
+    ``first_closed`` on closed; returns its exit status."""
+    os.dup2(stdin_fd, 0)
+    os.closerange(first_closed, spec["nofile"])
     cpu = max(1, int(spec["cpu_s"] + 0.999))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU first, SIGKILL if it is ignored
     sys.stdin = sys.__stdin__ = open(0, encoding="utf-8", errors="replace", closefd=False)
@@ -65,7 +73,38 @@ def child(spec, stdin_fd, out_w, err_w, resource):
             stream.flush()
         except BaseException:
             pass
-    os._exit(status)
+    return status
+
+
+def run_in_place(spec, stdin, resource, result_fd):
+    """The last test, in this process: no later test needs protecting from it, and a forked test process costs a
+    fork, its copy-on-write faults and the hand-offs of reading its pipes. Its output goes to the caller's memfds;
+    its frame carries only the exit status (the caller reads the output from the memfds). If it dies instead
+    (SIGALRM at ``wall_s``, the CPU or memory limit) there is no frame: bwrap's exit status says how.
+    The program can reach the result fd, so it could send that frame early: no status it could not get by
+    exiting (the expected output never enters the sandbox). Never returns."""
+    import _signal  # the core of signal, which imports enum (milliseconds)
+    import time
+
+    os.dup2(spec["in_place_fds"][0], 1)
+    os.dup2(spec["in_place_fds"][1], 2)
+    os.dup2(result_fd, 3)  # last: a memfd may have been fd 3
+    t0 = time.monotonic()
+    _signal.setitimer(_signal.ITIMER_REAL, spec["wall_s"])
+    rc = execute(spec, stdin_memfd(stdin), 4, resource)
+    _signal.setitimer(_signal.ITIMER_REAL, 0)
+    kill_all(None, True)  # nothing the program started writes to the memfds after the frame
+    send(3, frame(spec, rc, 0.0, None, b"", b"", t0))
+    os._exit(0)
+
+
+def stdin_memfd(stdin):
+    fd = os.memfd_create("stdin")
+    view = memoryview(stdin)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, 0)
+    return fd
 
 
 def collect(pid, fds, spec, t0):
@@ -101,13 +140,10 @@ def collect(pid, fds, spec, t0):
 
 
 def run_one(spec, stdin, resource):
+    """One test in a forked process; returns its frame."""
     import time
 
-    stdin_fd = os.memfd_create("stdin")
-    view = memoryview(stdin)
-    while view:
-        view = view[os.write(stdin_fd, view):]
-    os.lseek(stdin_fd, 0, 0)
+    stdin_fd = stdin_memfd(stdin)
     (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
     t0 = time.monotonic()
     pid = os.fork()
@@ -123,8 +159,14 @@ def run_one(spec, stdin, resource):
     reap()
     for fd in (out_r, err_r):
         os.close(fd)
-    rc = os.waitstatus_to_exitcode(status[0])
     cpu = status[1].ru_utime + status[1].ru_stime
+    rc = os.waitstatus_to_exitcode(status[0])
+    return frame(spec, rc, cpu, tripped, bytes(bufs[out_r]), bytes(bufs[err_r]), t0)
+
+
+def frame(spec, rc, cpu, tripped, out, err, t0):
+    import time
+
     if tripped:
         verdict = tripped
     elif rc == 0:
@@ -133,9 +175,14 @@ def run_one(spec, stdin, resource):
         verdict = "timeout"
     else:
         verdict = "killed" if rc < 0 else "error"
-    out, err = bytes(bufs[out_r]), bytes(bufs[err_r])
     header = f"R {verdict} {rc} {len(out)} {len(err)} {time.monotonic() - t0:.4f}\n".encode()
     return header + out + err
+
+
+def send(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def kill_all(pid, isolated):
@@ -158,18 +205,17 @@ def reap():
             break
 
 
-def main():
-    import marshal
-
-    spec = marshal.loads(sys.stdin.buffer.read())
+def main(spec):
+    if spec["gate_fd"] is not None:
+        if os.read(spec["gate_fd"], 1) != b"1":
+            os._exit(125)  # the caller could not put this sandbox in its cgroup: run nothing
+        os.close(spec["gate_fd"])
     resource = set_common_limits(spec)
     result_fd = os.dup(1)
-    for stdin in spec["stdins"]:
-        frame = memoryview(run_one(spec, stdin, resource))
-        while frame:
-            frame = frame[os.write(result_fd, frame):]
-
-
-if __name__ == "__main__":
-    main()
+    stdins = spec["stdins"]
+    for i, stdin in enumerate(stdins):
+        if spec["in_place_fds"] and i == len(stdins) - 1:
+            run_in_place(spec, stdin, resource, result_fd)
+        else:
+            send(result_fd, run_one(spec, stdin, resource))
     os._exit(0)  # skip interpreter finalisation: nothing is left to flush
