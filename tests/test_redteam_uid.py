@@ -2,13 +2,11 @@
 
 It starts pytest on tests/test_redteam.py and tests/test_sandbox.py under ``setpriv --reuid=65534`` inside a
 private mount namespace (a root-run bubblewrap binding the whole host) in which the interpreter is reachable by
-that uid: directories only root may enter (``/root`` holding a pyenv Python, say) are covered by an empty
-tmpfs and the interpreter's prefixes bound back read-only. Nothing on the host changes.
+that uid (``sandbox_nobody.reachable_view``). Nothing on the host changes.
 """
 import os
 import re
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -16,39 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from mixmerge.verifiers import sandbox_nobody
+
 REPO = Path(__file__).resolve().parents[1]
-UID = 65534
+UID = sandbox_nobody.NOBODY
 FILES = ["tests/test_redteam.py", "tests/test_sandbox.py"]
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("bwrap") or not shutil.which("setpriv"),
                                 reason="switching uid needs root, bwrap and setpriv")
-
-
-def _closed_ancestor(path: str) -> str | None:
-    """The outermost ancestor of ``path`` that other users cannot enter, if any."""
-    parts = Path(path).parts
-    for i in range(2, len(parts) + 1):
-        p = os.path.join(*parts[:i])
-        if not os.stat(p).st_mode & stat.S_IXOTH:
-            return p
-    return None
-
-
-def reachable_view() -> list[str]:
-    """bwrap arguments: the host as it is, with closed directories above the interpreter or repo papered over."""
-    args = ["--bind", "/", "/", "--dev-bind", "/dev", "/dev", "--proc", "/proc"]
-    needed = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, REPO)}
-    closed = {c for c in map(_closed_ancestor, needed) if c}
-    for c in sorted(closed):
-        args += ["--tmpfs", c]
-    binds = set()
-    for p in needed:
-        for c in closed:
-            if p.startswith(c + "/"):  # bind the entry just below the closed directory (bwrap would make the
-                binds.add(os.path.join(c, Path(p).relative_to(c).parts[0]))  # levels between root-only)
-    for b in sorted(binds):
-        args += ["--ro-bind", b, b]
-    return args
 
 
 def as_uid(base: str, *argv: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -56,7 +29,7 @@ def as_uid(base: str, *argv: str, timeout: float = 900) -> subprocess.CompletedP
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": base, "LANG": "C.UTF-8",
            "PYTHONDONTWRITEBYTECODE": "1", "XDG_CACHE_HOME": base, "NLTK_DATA": os.path.join(base, "nltk"),
            "PYTHONPATH": str(REPO / "src")}  # this checkout's code, not whatever the venv has installed
-    command = [shutil.which("bwrap"), "--die-with-parent", *reachable_view(), "--chdir", str(REPO), "--",
+    command = [shutil.which("bwrap"), "--die-with-parent", *sandbox_nobody.reachable_view((sys.prefix, sys.base_prefix, REPO)), "--chdir", str(REPO), "--",
                shutil.which("setpriv"), f"--reuid={UID}", f"--regid={UID}", "--clear-groups", sys.executable, *argv]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
 

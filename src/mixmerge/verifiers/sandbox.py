@@ -20,11 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import random
 import secrets
 from functools import cache
 
-from mixmerge.verifiers import sandbox_bwrap, sandbox_limits, sandbox_seccomp
+from mixmerge.verifiers import sandbox_bwrap, sandbox_limits, sandbox_nobody, sandbox_seccomp
 from mixmerge.verifiers.errors import SandboxUnavailable, VerifierError
 from mixmerge.verifiers.sandbox_types import Limits, RunResult
 
@@ -47,6 +48,9 @@ def isolation() -> str:
             f"{', '.join(['/usr', *sandbox_bwrap._prefixes()])}, private /tmp; keyring calls "
             f"{'denied (seccomp)' if sandbox_seccomp.supported() else 'NOT filtered (no seccomp table for this CPU)'}"
             f"; limits: {sandbox_limits.describe()}")
+    if sandbox_limits.cgroup_support() is None and os.geteuid() == 0:
+        text += (f"; started as uid {sandbox_nobody.NOBODY}, for whom RLIMIT_NPROC binds" if sandbox_bwrap.drops_root() else
+                 "; runs as root, whom RLIMIT_NPROC spares: only the watchdog's poll stops a fork bomb")
     log.warning("mixmerge sandbox: %s", text)
     return text
 

@@ -22,7 +22,7 @@ import time
 from functools import cache
 from pathlib import Path
 
-from mixmerge.verifiers import sandbox_limits, sandbox_seccomp
+from mixmerge.verifiers import sandbox_limits, sandbox_nobody, sandbox_seccomp
 from mixmerge.verifiers.sandbox_collect import STDERR_CAP, collect, wait_exit
 from mixmerge.verifiers.sandbox_protocol import BOOTSTRAP, memfd, runner_spec
 from mixmerge.verifiers.sandbox_types import Limits, RunResult
@@ -82,13 +82,17 @@ def bwrap_argv(limits: Limits, info_fd: int | None, seccomp_fd: int | None = Non
 
 
 @cache
-def probe() -> str | None:
-    """None when bubblewrap runs here with every namespace, else why not."""
+def probe(as_nobody: bool = False) -> str | None:
+    """None when bubblewrap runs here with every namespace (``as_nobody``: behind ``sandbox_nobody.prefix``), else
+    why not."""
     if not bwrap_path():
         return "bubblewrap (bwrap) is not installed"
+    command = sandbox_nobody.prefix(bwrap_path(), _prefixes()) if as_nobody else []
+    if command is None:
+        return "setpriv is not installed"
     seccomp_fd = sandbox_seccomp.filter_fd()
     try:
-        proc = subprocess.run([*bwrap_argv(Limits(), None, seccomp_fd)[:-2], "-c", "pass"], env=ENV,
+        proc = subprocess.run([*command, *bwrap_argv(Limits(), None, seccomp_fd)[:-2], "-c", "pass"], env=ENV,
                               capture_output=True, timeout=30, stdin=subprocess.DEVNULL, pass_fds=(seccomp_fd,))
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bwrap failed to start: {exc}"
@@ -98,6 +102,12 @@ def probe() -> str | None:
         return f"bwrap failed (exit {proc.returncode}): {proc.stderr.decode(errors='replace').strip()[:500]}"
     return None
 
+
+@cache
+def drops_root() -> bool:
+    """Whether a sandbox without a cgroup starts as ``sandbox_nobody.NOBODY``: the caller is root, whom the kernel
+    spares ``RLIMIT_NPROC``, and that start works here."""
+    return os.geteuid() == 0 and probe(as_nobody=True) is None
 
 
 class _Launch:
@@ -115,6 +125,8 @@ class _Launch:
         info_r, info_w = os.pipe() if isolated and self.watchdog else (None, None)
         seccomp_fd = sandbox_seccomp.filter_fd() if isolated else None
         command = bwrap_argv(limits, info_w, seccomp_fd) if isolated else [PYTHON, *PY_FLAGS, "-c", BOOTSTRAP]
+        if isolated and self.watchdog and drops_root():
+            command = sandbox_nobody.prefix(bwrap_path(), _prefixes()) + command
         gate_r, gate_w = os.pipe() if self.cgroup and sandbox_limits.children_lists() else (None, None)
         enter = None
         if self.cgroup and gate_w is None and SH:  # the shell joins and execs: preexec_fn would force fork()
@@ -127,8 +139,7 @@ class _Launch:
         try:
             self.proc = subprocess.Popen(
                 command, stdin=spec_fd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=self.workdir,
-                start_new_session=True, pass_fds=pass_fds,
-                preexec_fn=enter)
+                start_new_session=True, pass_fds=pass_fds, preexec_fn=enter)
         except BaseException:
             for fd in (info_r, gate_w):
                 if fd is not None:
