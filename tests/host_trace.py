@@ -1,8 +1,10 @@
 """What a sandboxed program could leave on the host, for the red-team tests to compare before and after a call:
 live descendants (with this process as child subreaper, so orphans come back to it), SysV IPC objects by key,
-this process's mount table, and files in the directories it could reach."""
+this process's mount table, and files in the directories it could reach; and the peak of the host's process count
+during a call."""
 import ctypes
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -81,3 +83,28 @@ def mount_table() -> str:
 def writable_host_dirs() -> list[str]:
     """Shared host directories this uid can write to (where a canary shows whether the sandbox wrote too)."""
     return [d for d in ("/tmp", "/var/tmp", "/dev/shm", "/var/cache") if os.path.isdir(d) and os.access(d, os.W_OK)]
+
+
+class HostProcessPeak(threading.Thread):
+    """The most processes the host had beyond its count at the start, polled every millisecond (a fork bomb that
+    escapes its caps shows here as hundreds or thousands). Use as a context manager."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.base, self.extra, self.done = self.count(), 0, threading.Event()
+
+    @staticmethod
+    def count() -> int:
+        return sum(name.isdigit() for name in os.listdir("/proc"))
+
+    def run(self) -> None:
+        while not self.done.wait(0.001):
+            self.extra = max(self.extra, self.count() - self.base)
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.join()

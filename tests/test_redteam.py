@@ -63,7 +63,8 @@ def victim():
 def host_guard(tmp_path, monkeypatch, victim):
     """Canaries in the test's directory and in shared writable host directories; afterwards checks them, the
     listings of what a program could write to (the working directory, home, a private temporary directory, not
-    the whole host /tmp other processes share), processes left behind, SysV IPC keys, mounts and the victim."""
+    the whole host /tmp other processes share), processes left behind or too many at once, SysV IPC keys, mounts
+    and the victim."""
     monkeypatch.chdir(tmp_path)
     private_tmp = tmp_path / "private-tmp"
     private_tmp.mkdir()
@@ -82,7 +83,9 @@ def host_guard(tmp_path, monkeypatch, victim):
 
     before = listings()
     children, mounts = host_trace.descendants(), host_trace.mount_table()
-    yield canaries
+    with host_trace.HostProcessPeak() as peak:
+        yield canaries
+    assert peak.extra < 100, f"{peak.extra} more host processes at the peak"
     for path, text in canaries.items():
         with open(path) as f:
             assert f.read() == text, f"canary {path} modified"

@@ -6,6 +6,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+import host_trace
 from mixmerge.verifiers import sandbox, sandbox_bwrap, sandbox_limits, sandbox_nobody
 from mixmerge.verifiers.errors import SandboxUnavailable, VerifierError
 from mixmerge.verifiers.sandbox import Limits, run_python, run_tests
@@ -71,35 +72,14 @@ def test_whole_program_memory_without_cgroup(monkeypatch):
     assert r.status == "memory_limit"
 
 
-class HostProcessPeak(threading.Thread):
-    """The most processes the host had beyond its count at the start, polled every millisecond."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.base, self.extra, self.done = self.count(), 0, threading.Event()
-
-    @staticmethod
-    def count():
-        return sum(name.isdigit() for name in os.listdir("/proc"))
-
-    def run(self):
-        while not self.done.wait(0.001):
-            self.extra = max(self.extra, self.count() - self.base)
-
-
 def test_fork_bomb_without_cgroup_is_capped_in_the_kernel(monkeypatch):
     """Without a cgroup only RLIMIT_NPROC caps a fork bomb in the kernel, and the kernel spares uid 0: a root
     caller's sandbox starts as uid 65534 (sandbox_nobody). As root, the bomb reached 1,400 to 3,000 host
     processes before the watchdog's kill; now about a dozen."""
     monkeypatch.setattr(sandbox_limits, "make_cgroup", lambda limits: None)
-    peak = HostProcessPeak()
-    peak.start()
-    try:
+    with host_trace.HostProcessPeak() as peak:
         r = run_python("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
                        limits=Limits(nproc=8, wall_s=2))
-    finally:
-        peak.done.set()
-        peak.join()
     # It ends on the process cap or the clock, not on memory: forked interpreters share most of their pages.
     assert r.status in ("killed", "timeout")
     assert peak.extra < 100, f"{peak.extra} more host processes during the fork bomb"
