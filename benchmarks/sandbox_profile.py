@@ -41,7 +41,18 @@ def spawn_rows() -> dict:
                                                                                      isolated=False),
         "run_batch, 1 test (everything)": lambda: sandbox_bwrap.run_batch(CODE, ["3"], Limits()),
         "run_tests, 1 test (everything)": lambda: sandbox.run_tests(CODE, [{"stdin": "3", "stdout": "6"}]),
+        "run_batch, 1 test, no cgroup (watchdog)": lambda: _without_cgroup(CODE),
     }
+
+
+def _without_cgroup(code: str) -> None:
+    """As where no cgroup can be made: the watchdog, and for a root caller the start as uid 65534."""
+    make = sandbox_limits.make_cgroup
+    sandbox_limits.make_cgroup = lambda limits: None
+    try:
+        sandbox_bwrap.run_batch(code, ["3"], Limits())
+    finally:
+        sandbox_limits.make_cgroup = make
 
 
 class Phases:

@@ -214,7 +214,7 @@ def main(spec):
     result_fd = os.dup(1)
     stdins = spec["stdins"]
     for i, stdin in enumerate(stdins):
-        if spec["in_place_fds"] and i == len(stdins) - 1:
+        if spec["in_place_fds"] and spec["isolated"] and i == len(stdins) - 1:  # its kill(-1) needs a pid namespace
             run_in_place(spec, stdin, resource, result_fd)
         else:
             send(result_fd, run_one(spec, stdin, resource))
