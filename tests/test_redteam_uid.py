@@ -29,7 +29,8 @@ def as_uid(base: str, *argv: str, timeout: float = 900) -> subprocess.CompletedP
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": base, "LANG": "C.UTF-8",
            "PYTHONDONTWRITEBYTECODE": "1", "XDG_CACHE_HOME": base, "NLTK_DATA": os.path.join(base, "nltk"),
            "PYTHONPATH": str(REPO / "src")}  # this checkout's code, not whatever the venv has installed
-    command = [shutil.which("bwrap"), "--die-with-parent", *sandbox_nobody.reachable_view((sys.prefix, sys.base_prefix, REPO)), "--chdir", str(REPO), "--",
+    view = sandbox_nobody.reachable_view((sys.prefix, sys.base_prefix, REPO))
+    command = [shutil.which("bwrap"), "--die-with-parent", *view, "--chdir", str(REPO), "--",
                shutil.which("setpriv"), f"--reuid={UID}", f"--regid={UID}", "--clear-groups", sys.executable, *argv]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
 

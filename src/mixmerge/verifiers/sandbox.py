@@ -49,7 +49,8 @@ def isolation() -> str:
             f"{'denied (seccomp)' if sandbox_seccomp.supported() else 'NOT filtered (no seccomp table for this CPU)'}"
             f"; limits: {sandbox_limits.describe()}")
     if sandbox_limits.cgroup_support() is None and os.geteuid() == 0:
-        text += (f"; started as uid {sandbox_nobody.NOBODY}, for whom RLIMIT_NPROC binds" if sandbox_bwrap.drops_root() else
+        text += (f"; started as uid {sandbox_nobody.NOBODY}, for whom RLIMIT_NPROC binds"
+                 if sandbox_bwrap.drops_root() else
                  "; runs as root, whom RLIMIT_NPROC spares: only the watchdog's poll stops a fork bomb")
     log.warning("mixmerge sandbox: %s", text)
     return text
