@@ -142,7 +142,7 @@ def test_evaluation_runs_the_tool_loop_and_keeps_the_whole_transcript():
     row = AGENT.generate(1, 0, "eval")[0]
     amount = row["verifier"]["expected_state"]["balance"]
     backend = ScriptedBackend(['<tool_call>{"name": oops}</tool_call>', call("set_balance", amount=amount), "Done."])
-    [[first, second]] = run_episodes(backend, [row], 2, {"max_new_tokens": 80}, turns=6)
+    [[first, second]] = run_episodes(backend, [row], 2, {"max_new_tokens": 80}, {"agent_max_turns": 6})
     assert first.extra == {"turns": 3, "malformed_calls": 1, "failed_calls": 0} and first.num_tokens == 30
     messages = json.loads(first.text)
     assert [m["role"] for m in messages] == ["assistant", "tool", "assistant", "tool", "assistant"]
@@ -155,9 +155,9 @@ def test_evaluation_runs_the_tool_loop_and_keeps_the_whole_transcript():
 def test_a_looping_model_is_cut_by_turns_and_an_exhausted_budget_ends_the_episode():
     row = AGENT.generate(1, 0, "eval")[0]
     looping = ScriptedBackend([call("get_balance")])
-    [[sample]] = run_episodes(looping, [row], 1, {"max_new_tokens": 1000}, turns=6)
+    [[sample]] = run_episodes(looping, [row], 1, {"max_new_tokens": 1000}, {"agent_max_turns": 6})
     assert sample.extra["turns"] == 6 and AGENT.score(sample.text, row["verifier"]) == 0.0
-    [[short]] = run_episodes(looping, [row], 1, {"max_new_tokens": 25}, turns=6)
+    [[short]] = run_episodes(looping, [row], 1, {"max_new_tokens": 25}, {"agent_max_turns": 6})
     assert short.finish_reason == "length" and short.extra["turns"] == 3
 
 

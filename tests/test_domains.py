@@ -1,9 +1,10 @@
+import dataclasses
 import re
 import time
 
 import pytest
 
-from mixmerge.domains import domain_names, final_answer, get_domain
+from mixmerge.domains import check_hooks, domain_names, final_answer, get_domain
 from mixmerge.data.rows import read_rows, write_rows
 from mixmerge.verifiers.scoring import score_many
 
@@ -169,3 +170,11 @@ def test_science_letter_is_the_tens_offset_from_option_a():
         total = int(row["verifier"]["answer_text"].split()[0])
         assert "ABCD"[(total - lowest) // 10] == row["verifier"]["correct_letter"]
         assert f"B) {lowest + 10} " in prompt and (total - lowest) % 10 == 0
+
+
+def test_a_multi_turn_domain_sets_all_its_hooks():
+    agent = get_domain("agent")
+    check_hooks(agent, "agent.py")
+    with pytest.raises(TypeError, match="episode"):
+        check_hooks(dataclasses.replace(agent, episode=None), "half.py")
+    check_hooks(dataclasses.replace(agent, environment=None, episode=None, max_turns=None), "single.py")

@@ -26,7 +26,10 @@ class Domain:
     ``preload``: modules its scorer workers import ahead.
     ``blend_subsets`` / ``blend_verifier(record, counters)`` / ``rewrite_prompt(messages)``: its part of the
     study's RL blend (subsets it takes, verifier built from a blend row, the study's prompt rewrite).
-    ``environment``: a factory of TRL environments, for multi-turn domains (None: single-turn).
+    ``environment(settings)`` / ``episode(verifier, settings)`` / ``max_turns(settings)``: a multi-turn domain's
+    factory of TRL environments (training), a fresh episode of evaluation's tool loop for one row (``step(text)``
+    returns the tool messages to show next, or None when it is over; it counts ``turns``, ``malformed`` and
+    ``failed`` calls), and its turn limit under the reward settings. None: single-turn.
     ``check_ready(settings)``: raises if the scorer cannot run here (no sandbox for code), before any item.
     ``formatted(completion, settings)``: True when the completion passes every format gate, so its lenient score
     is its strict one and is not computed twice (code: one sandbox run instead of two).
@@ -43,6 +46,8 @@ class Domain:
     blend_verifier: Callable | None = None
     rewrite_prompt: Callable[[list[dict]], list[dict]] = field(default=lambda messages: messages)
     environment: Callable | None = None
+    episode: Callable | None = None
+    max_turns: Callable[[dict | None], int] | None = None
     check_ready: Callable[[dict], None] | None = None
     formatted: Callable[[str, dict], bool] | None = None  # the completion passes every format gate: lenient = strict
 
@@ -59,8 +64,17 @@ def registry() -> dict[str, Domain]:
             raise TypeError(f"{module.__file__}: a domain module must define DOMAIN = Domain(...)")
         if domain.name in found:
             raise ValueError(f"{module.__file__}: domain {domain.name!r} is defined twice")
+        check_hooks(domain, module.__file__)
         found[domain.name] = domain
     return dict(sorted(found.items()))
+
+
+def check_hooks(domain: Domain, where: str) -> None:
+    """A multi-turn domain sets all three of its hooks (training, evaluation and the turn limit), else none."""
+    multi_turn = (domain.environment, domain.episode, domain.max_turns)
+    if any(hook is None for hook in multi_turn) and any(hook is not None for hook in multi_turn):
+        raise TypeError(f"{where}: domain {domain.name!r} is multi-turn only in part: set environment, episode "
+                        "and max_turns together")
 
 
 def domain_names() -> list[str]:

@@ -162,5 +162,6 @@ def environment(settings: dict | None = None):
 DOMAIN = Domain(
     name=NAME, generate=generate, score=score, item_timeout=lambda settings: 10.0, lenient_forgives_format=False,
     blend_subsets=("nano_v3_sft_profiled_workbench",), blend_verifier=blend_verifier, environment=environment,
+    episode=lambda verifier, settings: Episode(verifier, max_turns(settings)), max_turns=max_turns,
     formatted=lambda completion, settings: True,
 )

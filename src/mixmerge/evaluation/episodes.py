@@ -1,7 +1,7 @@
 """Sampling for evaluation and headroom: single-turn rows through the backend at once; rows of a multi-turn domain
 (one with a tool environment) through the tool loop, turn by turn, with every backend.
 
-The loop is bounded by turns (``reward.agent_max_turns``) and by the benchmark's ``max_new_tokens``, shared by all
+The loop is bounded by turns (the domain's ``max_turns``: ``reward.agent_max_turns`` for agent) and by the benchmark's ``max_new_tokens``, shared by all
 turns of an episode (the study's budget). A malformed tool call gets an error message turn and is counted; it
 never stops the loop. A sample's text is its transcript (JSON list of the assistant and tool messages), which the
 domain's scorer replays through a fresh environment; its record also counts turns and bad calls.
@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from mixmerge.domains import get_domain
-from mixmerge.domains._taskboard import Episode
-from mixmerge.domains.agent import max_turns
 from mixmerge.evaluation.sample import Sample
 
 
@@ -28,7 +27,7 @@ def generate_rows(backend, rows: list[dict], k: int, sampling: dict, reward: dic
         for i, group in zip(single, groups):
             out[i] = group
     if multi:
-        for i, group in zip(multi, run_episodes(backend, [rows[i] for i in multi], k, sampling, max_turns(reward))):
+        for i, group in zip(multi, run_episodes(backend, [rows[i] for i in multi], k, sampling, reward)):
             out[i] = group
     return out
 
@@ -36,7 +35,7 @@ def generate_rows(backend, rows: list[dict], k: int, sampling: dict, reward: dic
 @dataclass
 class _Run:
     prompt: list[dict]
-    episode: Episode
+    episode: Any  # the domain's episode (Domain.episode)
     budget: int
     transcript: list[dict] = field(default_factory=list)
     tokens: int = 0
@@ -61,11 +60,12 @@ class _Run:
                        "failed_calls": self.episode.failed})
 
 
-def run_episodes(backend, rows: list[dict], k: int, sampling: dict, turns: int) -> list[list[Sample]]:
+def run_episodes(backend, rows: list[dict], k: int, sampling: dict, reward: dict | None) -> list[list[Sample]]:
     """k episodes per row: the first turn sampled k times per prompt, each later turn once per live episode, in
     batches of episodes that have the same tokens left."""
     budget = sampling["max_new_tokens"]
-    runs = [[_Run(r["prompt"], Episode(r["verifier"], turns), budget) for _ in range(k)] for r in rows]
+    runs = [[_Run(r["prompt"], get_domain(r["domain"]).episode(r["verifier"], reward), budget) for _ in range(k)]
+            for r in rows]
     first = backend.generate([r["prompt"] for r in rows], k, sampling)
     for group, samples in zip(runs, first):
         for run, sample in zip(group, samples):

@@ -8,7 +8,6 @@ import time
 from functools import partial
 
 from mixmerge.domains import get_domain
-from mixmerge.domains.agent import max_turns
 from mixmerge.training import base_model
 from mixmerge.training.attempts import AttemptLog
 from mixmerge.training.distributed import world_size
@@ -134,7 +133,8 @@ def train_grpo(node: str, model_dir: str, train_files: dict[str, str], cfg: dict
                       if d not in tools.get("environment_factory", {})],
         args=grpo_args(cfg, steps=steps, seed=seed, checkpoint_dir=checkpoint_dir, world=world_size(),
                        tensorboard_dir=tensorboard_dir, evaluate=bool(eval_files),
-                       max_turns=max_turns(reward) if tools else None),
+                       max_turns=max((get_domain(d).max_turns(reward) for d in tools.get("environment_factory", {})
+                                      if d != NO_TOOLS), default=None)),
         train_dataset=dataset,
         eval_dataset=Dataset.from_list(rl_dataset_rows(eval_files, seed, bool(tools))) if eval_files else None,
         processing_class=tokenizer,
