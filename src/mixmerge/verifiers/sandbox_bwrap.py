@@ -5,7 +5,8 @@ all read-only, a minimal read-only ``/dev`` with a 1 MiB ``/dev/shm``, and a pri
 the working directory; no ``/proc``, no home, no project, no data. Every namespace is new (user, pid, ipc, net,
 uts, cgroup), nested user namespaces are disabled, all capabilities dropped, the program gets a new session and
 dies with its caller; the kernel keyring calls are denied (``sandbox_seccomp``). The whole program runs in its
-own cgroup where one can be made, else under a watchdog.
+own cgroup where one can be made, else under a watchdog, a root caller's sandbox then as uid 65534
+(``sandbox_nobody``) so that ``RLIMIT_NPROC`` binds.
 """
 from __future__ import annotations
 
