@@ -1,9 +1,9 @@
 """Sampling for evaluation and headroom: single-turn rows through the backend at once; rows of a multi-turn domain
 (one with a tool environment) through the tool loop, turn by turn, with every backend.
 
-The loop is bounded by turns (the domain's ``max_turns``: ``reward.agent_max_turns`` for agent) and by the benchmark's ``max_new_tokens``, shared by all
-turns of an episode (the study's budget). A malformed tool call gets an error message turn and is counted; it
-never stops the loop. A sample's text is its transcript (JSON list of the assistant and tool messages), which the
+The loop is bounded by turns (the domain's ``max_turns``: ``reward.agent_max_turns`` for agent) and by the
+benchmark's ``max_new_tokens``, shared by all turns of an episode (the study's budget). A malformed tool call
+gets an error message turn and is counted; it never stops the loop. A sample's text is its transcript (JSON list of the assistant and tool messages), which the
 domain's scorer replays through a fresh environment; its record also counts turns and bad calls.
 """
 from __future__ import annotations

@@ -125,16 +125,15 @@ def train_grpo(node: str, model_dir: str, train_files: dict[str, str], cfg: dict
     tokenizer.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="bfloat16" if cfg["trl"].get("bf16") else "float32")
     tools = tool_setup(train_files, reward, tokenizer)
+    tool_domains = [d for d in tools.get("environment_factory", {}) if d != NO_TOOLS]
     dataset = Dataset.from_list(rl_dataset_rows(train_files, seed, bool(tools)))
     decode = partial(tokenizer.decode, skip_special_tokens=True)
     trainer = Trainer(
         model=model,
-        reward_funcs=[make_reward_fn(d, reward, decode) for d in sorted(train_files)
-                      if d not in tools.get("environment_factory", {})],
+        reward_funcs=[make_reward_fn(d, reward, decode) for d in sorted(train_files) if d not in tool_domains],
         args=grpo_args(cfg, steps=steps, seed=seed, checkpoint_dir=checkpoint_dir, world=world_size(),
                        tensorboard_dir=tensorboard_dir, evaluate=bool(eval_files),
-                       max_turns=max((get_domain(d).max_turns(reward) for d in tools.get("environment_factory", {})
-                                      if d != NO_TOOLS), default=None)),
+                       max_turns=max((get_domain(d).max_turns(reward) for d in tool_domains), default=None)),
         train_dataset=dataset,
         eval_dataset=Dataset.from_list(rl_dataset_rows(eval_files, seed, bool(tools))) if eval_files else None,
         processing_class=tokenizer,

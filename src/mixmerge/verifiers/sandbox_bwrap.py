@@ -88,7 +88,7 @@ def probe(as_nobody: bool = False) -> str | None:
     why not."""
     if not bwrap_path():
         return "bubblewrap (bwrap) is not installed"
-    command = sandbox_nobody.prefix(bwrap_path(), _prefixes()) if as_nobody else []
+    command = sandbox_nobody.prefix(bwrap_path(), tuple(_prefixes())) if as_nobody else ()
     if command is None:
         return "setpriv is not installed"
     seccomp_fd = sandbox_seccomp.filter_fd()
@@ -127,7 +127,7 @@ class _Launch:
         seccomp_fd = sandbox_seccomp.filter_fd() if isolated else None
         command = bwrap_argv(limits, info_w, seccomp_fd) if isolated else [PYTHON, *PY_FLAGS, "-c", BOOTSTRAP]
         if isolated and self.watchdog and drops_root():
-            command = sandbox_nobody.prefix(bwrap_path(), _prefixes()) + command
+            command = [*sandbox_nobody.prefix(bwrap_path(), tuple(_prefixes())), *command]
         gate_r, gate_w = os.pipe() if self.cgroup and sandbox_limits.children_lists() else (None, None)
         enter = None
         if self.cgroup and gate_w is None and SH:  # the shell joins and execs: preexec_fn would force fork()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from functools import cache
 from pathlib import Path
 
 NOBODY = 65534
@@ -48,10 +49,12 @@ def reachable_view(paths) -> list[str]:
     return args
 
 
-def prefix(bwrap: str, paths) -> list[str] | None:
-    """The argv that runs what follows as NOBODY with ``paths`` reachable; None without ``setpriv``."""
+@cache
+def prefix(bwrap: str, paths: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The argv that runs what follows as NOBODY with ``paths`` reachable; None without ``setpriv``. Cached: a
+    sandbox start need not stat the paths' ancestors again."""
     setpriv = shutil.which("setpriv")
     if not setpriv:
         return None
-    return [bwrap, "--die-with-parent", *reachable_view(paths), "--", setpriv, f"--reuid={NOBODY}",
-            f"--regid={NOBODY}", "--clear-groups", "--"]
+    return (bwrap, "--die-with-parent", *reachable_view(paths), "--", setpriv, f"--reuid={NOBODY}",
+            f"--regid={NOBODY}", "--clear-groups", "--")
